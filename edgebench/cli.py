@@ -1,0 +1,228 @@
+"""``edgebench run | report | list | doctor``. Errors print a message and exit non-zero, no traceback."""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from edgebench.errors import ConfigError, EdgebenchError
+
+EXIT_FAILED_CELLS = 1
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} must be comma-separated numbers, e.g. 0.485,0.456,0.406") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgebench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="benchmark models on this machine's runtimes")
+    what = run.add_argument_group("what to measure")
+    what.add_argument("--suite", help="built-in suite: quick (default) or seed-table")
+    what.add_argument("--model", action="append", default=[], metavar="ID",
+                      help="timm:<name>, torchvision:<name> or onnx:<path> (repeatable)")
+    what.add_argument("--runtime", action="append", default=[], metavar="NAME",
+                      help="runtime to use (repeatable; default: pytorch, onnxruntime, openvino)")
+    what.add_argument("--precision", action="append", default=[], metavar="P", help="precision (default fp32)")
+    what.add_argument("--batch-size", action="append", default=[], type=_positive_int, metavar="N",
+                      help="batch size (repeatable; default 1 and 32)")
+    what.add_argument("--weights", default="auto", choices=("auto", "pretrained", "random"),
+                      help="auto: pretrained when obtainable, else random (said in every result)")
+    what.add_argument("--checkpoint", metavar="FILE", help="state dict (.pt/.pth/.safetensors) for the one --model")
+    timing = run.add_argument_group("timing")
+    timing.add_argument("--quick", action="store_true", help="short timing profile (a look, not a benchmark)")
+    timing.add_argument("--warmup", type=int, metavar="N", help="minimum warm-up iterations")
+    timing.add_argument("--iterations", type=_positive_int, metavar="N", help="minimum timed iterations")
+    timing.add_argument("--duration", type=_non_negative_float, metavar="S", help="minimum timed seconds")
+    timing.add_argument("--max-duration", type=_non_negative_float, metavar="S", help="cap on timed seconds per cell")
+    timing.add_argument("--threads", type=_positive_int, help="intra-op threads for every runtime (default: physical cores)")
+    timing.add_argument("--timeout", type=_non_negative_float, metavar="S", help="time limit of one cell's process")
+    onnx = run.add_argument_group("onnx: models (or a YAML file beside the model)")
+    onnx.add_argument("--input-shape", metavar="NxCxHxW", help="input shape, e.g. 1x3x224x224")
+    onnx.add_argument("--mean", type=_floats, help="per-channel mean, e.g. 0.485,0.456,0.406")
+    onnx.add_argument("--std", type=_floats, help="per-channel std")
+    onnx.add_argument("--interpolation", choices=("nearest", "bilinear", "bicubic"))
+    onnx.add_argument("--crop-pct", type=float)
+    out = run.add_argument_group("output")
+    out.add_argument("--out", metavar="DIR", help="run folder (default edgebench-runs/<time>-<suite>)")
+    out.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run without redoing finished cells")
+    out.add_argument("--cache-dir", metavar="DIR", help="export cache (default ~/.cache/edgebench)")
+    out.add_argument("--device-name", help="name of this machine in reports (default: host name)")
+    out.add_argument("--seed", type=int, default=0, help="seed of inputs and random weights")
+
+    report = sub.add_parser("report", help="render the table of one or more run folders from their results")
+    report.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    report.add_argument("--out", metavar="DIR", help="write table.md there (default: print it)")
+
+    lister = sub.add_parser("list", help="list models, suites or runtimes")
+    lister.add_argument("what", choices=("models", "suites", "runtimes"))
+    lister.add_argument("--suite", help="with models: the models of this suite")
+    lister.add_argument("--source", choices=("timm", "torchvision"), help="with models: every model of this source")
+
+    sub.add_parser("doctor", help="show this machine and which runtimes can run here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "doctor": cmd_doctor}[args.command](args)
+    except EdgebenchError as exc:
+        print(f"edgebench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgebench: interrupted; finished cells are saved (resume with --resume RUN_DIR)", file=sys.stderr)
+        return 130
+
+
+def _run_config(args: argparse.Namespace):
+    from edgebench.config import RunConfig, make_profile
+
+    profile = make_profile("quick" if args.quick else "default", warmup_iters=args.warmup,
+                           min_iters=args.iterations, min_s=args.duration, max_s=args.max_duration)
+    if args.warmup is not None and args.warmup < 0:
+        raise ConfigError("--warmup must not be negative")
+    onnx_options: dict[str, Any] = {"input_shape": args.input_shape, "mean": args.mean, "std": args.std,
+                                    "interpolation": args.interpolation, "crop_pct": args.crop_pct}
+    timeouts = {"cell_timeout_s": args.timeout} if args.timeout else {}
+    return RunConfig(
+        models=tuple(args.model), suite=args.suite, runtimes=tuple(args.runtime) or None,
+        precisions=tuple(args.precision) or ("fp32",), batch_sizes=tuple(args.batch_size) or (1, 32),
+        weights=args.weights, checkpoint=args.checkpoint, threads=args.threads, profile=profile, seed=args.seed,
+        cache_dir=args.cache_dir, device_name=args.device_name,
+        onnx_options={k: v for k, v in onnx_options.items() if v is not None}, **timeouts,
+    )
+
+
+def _resolve(config) -> tuple[list, list[str]]:
+    from edgebench.models import resolve_model, resolve_suite
+    from edgebench.runtimes import DEFAULT_RUNTIMES, get_runtime
+
+    if config.models:
+        specs = [resolve_model(m, config.onnx_options) for m in config.models]
+    else:
+        specs = resolve_suite(config.suite or "quick")
+    runtimes = list(config.runtimes or DEFAULT_RUNTIMES)
+    for name in runtimes:
+        runtime = get_runtime(name)
+        if config.runtimes:  # asked for by name: it must be usable
+            available = runtime.availability()
+            if not available.ok:
+                raise ConfigError(f"runtime {name} is not available: {available.reason}")
+    return specs, runtimes
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edgebench.harness.sweep import Sweep, load_run_config, prepare_run_dir
+    from edgebench.report.table import render_run
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        config = load_run_config(run_dir)
+    else:
+        config = _run_config(args)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(args.out) if args.out else Path("edgebench-runs") / f"{stamp}-{config.suite_name}"
+    specs, runtimes = _resolve(config)
+    if not args.resume:
+        prepare_run_dir(run_dir, config)
+    results = Sweep(config, specs, runtimes, run_dir).run()
+    page = render_run(results, f"edgebench run: {config.suite_name}")
+    (run_dir / "table.md").write_text(page)
+    print(page)
+    print(f"\nresults: {run_dir / 'results.jsonl'}\ntable:   {run_dir / 'table.md'}")
+    failed = [r for r in results if r["status"] == "failed"]
+    return EXIT_FAILED_CELLS if failed else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from edgebench.report.table import render_run
+    from edgebench.results.store import load_results
+
+    pages = []
+    for run in args.runs:
+        results = load_results(Path(run))
+        pages.append(render_run(results, f"edgebench results: {run}"))
+    text = "\n\n".join(pages)
+    if args.out:
+        out = Path(args.out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "table.md").write_text(text)
+        except OSError as exc:
+            raise ConfigError(f"cannot write to {out} ({exc.strerror}); pass --out with a writable folder") from None
+        print(f"wrote {out / 'table.md'}")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from edgebench.models import list_suites, resolve_suite
+    from edgebench.runtimes import REGISTRY, get_runtime
+
+    if args.what == "suites":
+        for name, text in list_suites().items():
+            print(f"{name:<12} {text}")
+    elif args.what == "runtimes":
+        for name in REGISTRY:
+            runtime = get_runtime(name)
+            available = runtime.availability()
+            state = f"available ({runtime.version()})" if available.ok else f"unavailable: {available.reason}"
+            print(f"{name:<12} {runtime.device:<4} {','.join(runtime.precisions):<10} {state}")
+    elif args.source:
+        if args.source == "timm":
+            import timm
+
+            names = timm.list_models()
+        else:
+            import torchvision.models as tvm
+
+            names = tvm.list_models(module=tvm)
+        print("\n".join(f"{args.source}:{n}" for n in names))
+    else:
+        suites = [args.suite] if args.suite else list(list_suites())
+        for suite in suites:
+            print(f"{suite}:")
+            for spec in resolve_suite(suite):
+                note = "" if spec.available else f"  ({spec.unavailable_reason})"
+                print(f"  {spec.id}{note}")
+        if not args.suite:
+            print("any timm:<name> or torchvision:<name> (see --source), or onnx:<path>")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from edgebench.harness.env import capture
+
+    print(json.dumps(capture(), indent=1))
+    return cmd_list(argparse.Namespace(what="runtimes", suite=None, source=None))

@@ -1,0 +1,114 @@
+"""The prepare step of a model: weights, a state-dict artifact, an ONNX artifact and its parity record.
+
+Runs in a worker process. Results are cached on disk keyed by everything that changes them (model,
+resolved weights, input size, opset, library versions), so a second run exports nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from edgebench.errors import ExportError
+from edgebench.export.artifact import Artifact
+from edgebench.export.onnx_export import OPSET, onnx_from_torch, onnx_parity
+from edgebench.models.spec import ModelSpec
+
+EXPORT_VERSION = 1  # bump when the export recipe changes, to invalidate caches
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def prepare(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: int, cache_dir: Path,
+            online: bool) -> dict[str, Any]:
+    """Everything the runtimes of one model need. Raises on failure (the worker records it)."""
+    if spec.source == "onnx":
+        return _prepare_onnx_file(spec)
+    from edgebench.models.torch_models import count_params, load_model
+
+    module, info = load_model(spec, weights=weights, checkpoint=checkpoint, seed=seed, online=online)
+    versions = {p: _version(p) for p in ("torch", "timm", "torchvision", "onnx", "onnxscript")}
+    key_data = {"model": spec.id, "weights": info.identity, "input": spec.input_shape, "opset": OPSET,
+                "export_version": EXPORT_VERSION, "versions": versions}
+    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
+    folder = cache_dir / "exports" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', spec.id)}-{key}"
+    meta_path = folder / "prepared.json"
+    if meta_path.exists():
+        record = json.loads(meta_path.read_text())
+        record["cached"] = True
+        return record
+
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    import torch
+
+    started = time.perf_counter()
+    torch.save(module.state_dict(), tmp / "weights.pt")
+    try:
+        exporter = onnx_from_torch(module, tmp / "model.onnx", spec.input_shape)
+    except ExportError as exc:
+        # PyTorch can still be measured; the ONNX cells say why they have nothing to run. Not cached.
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+        return {"model": spec.id, "weights": info.to_dict(), "params": count_params(module), "exporter": None,
+                "export_error": str(exc), "parity": {"ok": None, "reason": "export failed"}, "cached": False,
+                "artifacts": {"torch": _torch_artifact(folder, versions)}}
+    export_s = time.perf_counter() - started
+    check = onnx_parity(module, tmp / "model.onnx", spec.input_shape, seed)
+    record = {
+        "model": spec.id,
+        "weights": info.to_dict(),
+        "params": count_params(module),
+        "exporter": exporter,
+        "opset": OPSET,
+        "export_s": round(export_s, 3),
+        "parity": check,
+        "cache_key": key_data,
+        "artifacts": {
+            "torch": _torch_artifact(folder, versions),
+            "onnx": Artifact(path=str(folder / "model.onnx"), format="onnx", toolchain=f"torch.onnx ({exporter})",
+                             versions=versions, meta={"opset": OPSET, "dynamic_batch": True}).to_dict(),
+        },
+    }
+    (tmp / "prepared.json").write_text(json.dumps(record, indent=1))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)  # the folder appears whole or not at all
+    record["cached"] = False
+    return record
+
+
+def _torch_artifact(folder: Path, versions: dict[str, str]) -> dict[str, Any]:
+    return Artifact(path=str(folder / "weights.pt"), format="torch", toolchain="torch.save(state_dict)",
+                    versions={"torch": versions["torch"]}).to_dict()
+
+
+def _prepare_onnx_file(spec: ModelSpec) -> dict[str, Any]:
+    import onnx
+    import numpy as np
+
+    model = onnx.load(spec.name)
+    params = int(sum(np.prod(init.dims, dtype=np.int64) for init in model.graph.initializer))
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    return {
+        "model": spec.id,
+        "weights": {"weights": "checkpoint", "note": f"weights from the ONNX file {spec.name}", "identity": spec.name},
+        "params": params,
+        "exporter": None,
+        "opset": opset,
+        "parity": {"ok": None, "reason": "the user's ONNX file is the reference; nothing was exported"},
+        "artifacts": {"onnx": Artifact(path=spec.name, format="onnx", toolchain="user file",
+                                       versions={"onnx": _version("onnx")}, meta={"opset": opset}).to_dict()},
+        "cached": False,
+    }

@@ -1,0 +1,70 @@
+"""Measure one cell inside its worker process: load, first inference, timed runs, memory."""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from edgebench.export.artifact import Artifact
+from edgebench.harness import memory
+from edgebench.harness.timing import TimingProfile, measure
+from edgebench.models.spec import ModelSpec
+from edgebench.runtimes import get_runtime
+from edgebench.runtimes.base import SessionOptions
+
+
+def input_batch(spec: ModelSpec, batch_size: int, seed: int) -> np.ndarray:
+    """The same seeded tensor for every runtime of a run (images come with the accuracy path)."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((batch_size, *spec.input_shape), dtype=np.float32)
+
+
+def run_cell(job: dict[str, Any]) -> dict[str, Any]:
+    spec = ModelSpec.from_dict(job["model"])
+    artifact = Artifact.from_dict(job["artifact"])
+    profile = TimingProfile(**job["profile"])
+    batch_size = int(job["batch_size"])
+    runtime = get_runtime(job["runtime"])()
+    options = SessionOptions(threads=int(job["threads"]), precision=job["precision"], batch_size=batch_size)
+
+    started = time.perf_counter()
+    session = runtime.load(artifact, spec, options)
+    load_s = time.perf_counter() - started
+
+    batch = input_batch(spec, batch_size, int(job["seed"]))
+    started = time.perf_counter()
+    output = session.infer(batch)
+    first_ms = (time.perf_counter() - started) * 1000.0
+    if output.shape[0] != batch_size:
+        return {"status": "failed", "reason": f"output batch {output.shape[0]} != input batch {batch_size}"}
+    finite = bool(np.isfinite(output).all())
+    rss_after_load = memory.current_rss_mb()
+    load_peak = memory.lifetime_peak_rss_mb()  # loading and compiling, before the mark is reset
+
+    # Peak RSS "during inference": reset the kernel's high-water mark after loading, read it after timing.
+    scoped = memory.reset_peak_rss()
+    result = measure(lambda: session.infer(batch), profile)
+    latency = result.latency
+    peak = memory.peak_rss_mb() if scoped else None
+    return {
+        "status": "ok" if finite else "failed",
+        "reason": "" if finite else "the output holds NaN or Inf (timings kept for the record)",
+        "latency_ms": latency.to_dict(),
+        "throughput_ips": batch_size * latency.n / latency.total_s if latency.total_s else math.nan,
+        "load_s": load_s,
+        "first_inference_ms": first_ms,
+        "peak_rss_mb": peak if peak is not None else memory.lifetime_peak_rss_mb(),
+        "peak_rss_scope": "inference" if peak is not None else "process lifetime",
+        "rss_after_load_mb": rss_after_load,
+        "load_peak_rss_mb": load_peak,
+        "output_shape": list(output.shape),
+        "output_finite": finite,
+        "runtime_version": runtime.version(),
+        "runtime_config": session.config,
+        "timing": {"profile": profile.name, "warmup_iters": result.warmup_iters, "warmup_s": result.warmup_s,
+                   "capped": result.capped, "min_iters": profile.min_iters, "min_s": profile.min_s},
+    }
+
+

@@ -1,0 +1,103 @@
+"""The environment record every result carries: device, CPU and its instruction sets, memory, versions."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# The instruction sets that decide which kernels the runtimes pick on x86 (and NEON/SVE on Arm).
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
+             "amx_tile", "amx_int8", "amx_bf16", "asimd", "sve", "sve2", "asimddp", "i8mm", "bf16")
+PACKAGES = ("edgebench", "numpy", "torch", "torchvision", "timm", "onnx", "onnxscript", "onnxruntime",
+            "onnxruntime-gpu", "openvino")
+
+
+def _cpuinfo() -> tuple[str, set[str]]:
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return model, flags
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("model name", "Model", "Hardware") and value.strip():
+            model = value.strip()
+        elif key in ("flags", "Features"):
+            flags.update(value.split())
+    return model, flags
+
+
+def physical_cores() -> int:
+    try:
+        import psutil
+
+        count = psutil.cpu_count(logical=False)
+        if count:
+            return int(count)
+    except ImportError:
+        pass
+    return os.cpu_count() or 1
+
+
+def _gpus() -> list[dict[str, str]]:
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gpus = []
+    for line in out.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3:
+            gpus.append({"name": parts[0], "driver": parts[1], "memory": parts[2]})
+    return gpus
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def capture(device_name: str | None = None) -> dict[str, Any]:
+    """Describe this machine. ``device_name`` labels it in reports (default: the host name)."""
+    cpu_model, flags = _cpuinfo()
+    try:
+        import psutil
+
+        ram_gb = round(psutil.virtual_memory().total / 2**30, 1)
+        logical = psutil.cpu_count(logical=True)
+    except ImportError:
+        ram_gb, logical = None, os.cpu_count()
+    record = {
+        "device": device_name or socket.gethostname(),
+        "cpu": cpu_model,
+        "arch": platform.machine(),
+        "isa": sorted(f for f in ISA_FLAGS if f in flags),
+        "physical_cores": physical_cores(),
+        "logical_cores": logical,
+        "ram_gb": ram_gb,
+        "os": f"{platform.system()} {platform.release()}",
+        "libc": " ".join(platform.libc_ver()).strip(),
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "versions": versions(),
+        "gpus": _gpus(),
+    }
+    record["id"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:12]
+    return record

@@ -1,0 +1,87 @@
+"""``onnx:<path>`` models: a user's own ONNX file, its input shape and preprocessing.
+
+Shape and preprocessing come from options or from a YAML file beside the model (``model.yaml`` next to
+``model.onnx``); options win over the YAML.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgebench.errors import ConfigError
+from edgebench.models.spec import ModelSpec, Preprocess
+
+YAML_KEYS = ("input_shape", "input_name", "num_classes", "interpolation", "crop_pct", "mean", "std", "channel_order")
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``1x3x224x224`` or ``3,224,224`` → a tuple of ints."""
+    parts = text.replace(",", "x").lower().split("x")
+    try:
+        shape = tuple(int(p) for p in parts if p.strip())
+    except ValueError:
+        raise ConfigError(f"input shape {text!r} is not a list of integers; write it like 1x3x224x224") from None
+    if len(shape) not in (3, 4) or any(d <= 0 for d in shape):
+        raise ConfigError(f"input shape {text!r} must be C,H,W or N,C,H,W with positive sizes, e.g. 1x3x224x224")
+    return shape
+
+
+def _sidecar(path: Path) -> dict[str, Any]:
+    yaml_path = path.with_suffix(".yaml")
+    if not yaml_path.exists():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(yaml_path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{yaml_path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{yaml_path} must be a mapping with keys among {', '.join(YAML_KEYS)}")
+    unknown = sorted(set(data) - set(YAML_KEYS))
+    if unknown:
+        raise ConfigError(f"{yaml_path}: unknown keys {unknown}; allowed keys are {', '.join(YAML_KEYS)}")
+    return data
+
+
+def onnx_spec(path_text: str, options: dict[str, Any]) -> ModelSpec:
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"ONNX file {path} does not exist; give the path of a .onnx file, e.g. onnx:models/net.onnx")
+    try:
+        import onnx
+    except ImportError as exc:
+        raise ConfigError("onnx: models need the onnx package: pip install onnx") from exc
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(str(path))
+    except Exception as exc:  # onnx raises several unrelated types for a bad file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{path} is not a valid ONNX model ({first}); re-export it or check the file") from None
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        raise ConfigError(f"{path} has {len(inputs)} inputs; edgebench benchmarks image models with exactly one input")
+    graph_input = inputs[0]
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in graph_input.type.tensor_type.shape.dim]
+
+    settings = {**_sidecar(path), **{k: v for k, v in options.items() if v is not None}}
+    if settings.get("input_shape") is not None:
+        shape = settings["input_shape"]
+        shape = parse_shape(shape) if isinstance(shape, str) else tuple(int(d) for d in shape)
+    elif len(dims) == 4 and all(d for d in dims[1:]):
+        shape = tuple(dims)
+    else:
+        raise ConfigError(
+            f"{path} does not fix its input size ({dims}); give it with --input-shape 1x3x224x224 "
+            f"or input_shape in {path.with_suffix('.yaml').name}"
+        )
+    chw = tuple(int(d) for d in shape[-3:])
+    if len(dims) == 4 and any(d and d != s for d, s in zip(dims[1:], chw)):
+        raise ConfigError(f"input shape {chw} does not match the model's input {dims[1:]}")
+    fixed_batch = dims[0] if len(dims) == 4 and dims[0] else None
+    preprocess = Preprocess.from_dict({**settings, "input_size": chw})
+    return ModelSpec(
+        id=f"onnx:{path}", source="onnx", name=str(path.resolve()), preprocess=preprocess,
+        num_classes=int(settings.get("num_classes") or 1000), input_name=graph_input.name, fixed_batch=fixed_batch,
+    )

@@ -1,0 +1,81 @@
+"""ModelSpec: what a model is, where it comes from and how its input is prepared.
+
+Metadata lives beside the model (torchvision's ``Weights.meta``, timm's ``PretrainedCfg``), so a result
+can always say which preprocessing and which published reference numbers belong to it.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from edgebench.errors import ConfigError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+SOURCES = ("timm", "torchvision", "onnx")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preprocess:
+    """How an image becomes the model's input tensor (NCHW, float32)."""
+
+    input_size: tuple[int, int, int] = (3, 224, 224)
+    interpolation: str = "bilinear"
+    crop_pct: float = 0.875
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    channel_order: str = "RGB"
+
+    def __post_init__(self) -> None:
+        if len(self.input_size) != 3 or any(int(d) <= 0 for d in self.input_size):
+            raise ConfigError(f"input size must be three positive numbers C,H,W, got {self.input_size}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ConfigError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
+        if not 0.0 < self.crop_pct <= 1.0:
+            raise ConfigError(f"crop_pct must be in (0, 1], got {self.crop_pct}")
+        channels = self.input_size[0]
+        if len(self.mean) != channels or len(self.std) != channels:
+            raise ConfigError(f"mean and std need {channels} values each (one per channel)")
+        if any(s <= 0 for s in self.std):
+            raise ConfigError("std values must be positive")
+        if self.channel_order not in ("RGB", "BGR"):
+            raise ConfigError(f"channel_order must be RGB or BGR, got {self.channel_order!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Preprocess":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for key in ("input_size", "mean", "std"):
+            if key in known:
+                known[key] = tuple(known[key])
+        return cls(**known)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """One model of a suite. ``available`` is False for a reference row with no implementation."""
+
+    id: str
+    source: str
+    name: str
+    preprocess: Preprocess = field(default_factory=Preprocess)
+    task: str = "classification"
+    num_classes: int = 1000
+    reference: dict[str, Any] | None = None
+    available: bool = True
+    unavailable_reason: str = ""
+    input_name: str | None = None
+    fixed_batch: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
+        data = dict(data)
+        data["preprocess"] = Preprocess.from_dict(data.get("preprocess") or {})
+        return cls(**data)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(int(d) for d in self.preprocess.input_size)  # type: ignore[return-value]

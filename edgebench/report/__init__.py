@@ -1,0 +1,1 @@
+"""Tables (and, later, plots and the deployment pick) rendered from results files alone."""

@@ -1,0 +1,51 @@
+"""One line of ``results.jsonl``: the fields every cell result carries (documented in the README)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgebench.config import RunConfig
+    from edgebench.harness.sweep import Cell
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "failed", "skipped")
+REFERENCE_FIELDS = ("model", "size_mb", "top1", "top5", "params_m", "cpu_ms_b32", "gpu_ms_b32")
+
+
+def base_record(cell: "Cell", config: "RunConfig", threads: int, prepared: dict[str, Any] | None,
+                environment: dict[str, Any]) -> dict[str, Any]:
+    """The fields known before a cell is measured; measuring fills in latency, memory and status."""
+    prepared = prepared if prepared and prepared.get("status") == "ok" else {}
+    weights = prepared.get("weights") or {}
+    params = prepared.get("params")
+    reference = cell.model.reference
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "key": cell.key,
+        "model": cell.model.id,
+        "source": cell.model.source,
+        "runtime": cell.runtime,
+        "device_kind": "cpu",
+        "precision": cell.precision,
+        "batch_size": cell.batch_size,
+        "status": "failed",
+        "reason": "",
+        "latency_ms": None,
+        "throughput_ips": None,
+        "load_s": None,
+        "first_inference_ms": None,
+        "peak_rss_mb": None,
+        "size_mb": None,
+        "params_m": params / 1e6 if params else None,
+        "weights": weights.get("weights"),
+        "weights_note": weights.get("note"),
+        "accuracy": None,  # measured on real images only (with --data); never for random weights
+        "parity": prepared.get("parity"),
+        "export": {k: prepared.get(k) for k in ("exporter", "opset", "cached", "export_s", "export_error")} if prepared else None,
+        "threads": threads,
+        "input": {"shape": list(cell.model.input_shape), "seed": config.seed, "kind": "seeded N(0,1) tensor"},
+        "preprocess": cell.model.to_dict()["preprocess"],
+        "reference": {k: reference.get(k) for k in REFERENCE_FIELDS} if reference else None,
+        "finished_at": None,
+        "environment": environment,
+    }

@@ -1,0 +1,26 @@
+"""The runtime registry: one line per runtime, imported only when used."""
+from __future__ import annotations
+
+from importlib import import_module
+
+from edgebench.errors import ConfigError
+
+# name -> "module:Class". Adding a runtime is one module and one line here.
+REGISTRY = {
+    "pytorch": "edgebench.runtimes.pytorch:PyTorchRuntime",
+    "onnxruntime": "edgebench.runtimes.onnxruntime:OnnxRuntimeRuntime",
+    "openvino": "edgebench.runtimes.openvino:OpenVinoRuntime",
+}
+DEFAULT_RUNTIMES = ("pytorch", "onnxruntime", "openvino")
+
+
+def get_runtime(name: str):
+    """The Runtime class called ``name`` (its module imports no runtime library at import time)."""
+    if name not in REGISTRY:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(REGISTRY), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown runtime {name!r}.{hint} Known runtimes: {', '.join(REGISTRY)}")
+    module_name, _, class_name = REGISTRY[name].partition(":")
+    return getattr(import_module(module_name), class_name)

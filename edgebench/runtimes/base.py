@@ -1,0 +1,90 @@
+"""Runtime and Session: the only things a runtime module implements.
+
+A Runtime says whether it can run here (and how to install it if not), which artifact formats and
+precisions it takes, and turns an artifact into a Session. A Session does ``infer(batch)`` and nothing
+else: timing, memory and accuracy live in the harness (Polygraphy's ``BaseRunner`` split).
+"""
+from __future__ import annotations
+
+import importlib.util
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, ClassVar
+
+import numpy as np
+
+from edgebench.errors import CellFailure
+from edgebench.export.artifact import Artifact
+from edgebench.models.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionOptions:
+    """What every runtime is given, identically: the run's thread count, precision and batch size."""
+
+    threads: int
+    precision: str
+    batch_size: int
+
+
+class Session(ABC):
+    """A loaded model. ``config`` records the settings the runtime actually used."""
+
+    def __init__(self, input_shape: tuple[int, ...]) -> None:
+        self.input_shape = tuple(input_shape)
+        self.config: dict[str, Any] = {}
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Run one batch (N, C, H, W float32) and return the output as a numpy array."""
+        if batch.dtype != np.float32 or batch.ndim != 4 or tuple(batch.shape[1:]) != self.input_shape:
+            raise CellFailure(f"expected a float32 batch of shape (N, {', '.join(map(str, self.input_shape))}), "
+                              f"got {batch.dtype} {tuple(batch.shape)}")
+        return self.infer_impl(batch)
+
+    @abstractmethod
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class Runtime(ABC):
+    name: ClassVar[str]
+    package: ClassVar[str]  # the import name whose presence makes the runtime available
+    install_hint: ClassVar[str]
+    formats: ClassVar[tuple[str, ...]]  # artifact formats it loads, preferred first
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    device: ClassVar[str] = "cpu"
+    description: ClassVar[str] = ""
+
+    @classmethod
+    def availability(cls) -> Availability:
+        """Cheap check (no heavy import) whether this runtime can be used here."""
+        if importlib.util.find_spec(cls.package) is None:
+            return Availability(False, f"{cls.package} is not installed; install it with: {cls.install_hint}")
+        return Availability(True)
+
+    @classmethod
+    def version(cls) -> str:
+        try:
+            return metadata.version(cls.distribution())
+        except metadata.PackageNotFoundError:
+            return ""
+
+    @classmethod
+    def distribution(cls) -> str:
+        return cls.package
+
+    def supports(self, spec: ModelSpec, precision: str, batch_size: int) -> str | None:
+        """None when the cell can run, else why it is skipped."""
+        if precision not in self.precisions:
+            return f"{self.name} does not offer {precision} (it offers {', '.join(self.precisions)})"
+        return None
+
+    @abstractmethod
+    def load(self, artifact: Artifact, spec: ModelSpec, options: SessionOptions) -> Session:
+        """Load (and compile, where the runtime compiles) ``artifact`` into a Session."""

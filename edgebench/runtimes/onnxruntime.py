@@ -1,0 +1,47 @@
+"""ONNX Runtime with the CPU execution provider."""
+from __future__ import annotations
+
+import numpy as np
+
+from edgebench.export.artifact import Artifact
+from edgebench.models.spec import ModelSpec
+from edgebench.runtimes.base import Runtime, Session, SessionOptions
+
+
+class OnnxRuntimeSession(Session):
+    def __init__(self, session, input_shape) -> None:
+        super().__init__(input_shape)
+        self.session = session
+        self.input_name = session.get_inputs()[0].name
+        self.output_name = session.get_outputs()[0].name
+
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+
+class OnnxRuntimeRuntime(Runtime):
+    name = "onnxruntime"
+    package = "onnxruntime"
+    install_hint = "pip install onnxruntime"
+    formats = ("onnx",)
+    description = "ONNX Runtime, CPU execution provider"
+
+    def supports(self, spec: ModelSpec, precision: str, batch_size: int) -> str | None:
+        if spec.fixed_batch and spec.fixed_batch != batch_size:
+            return f"the ONNX model has a fixed batch size of {spec.fixed_batch}"
+        return super().supports(spec, precision, batch_size)
+
+    def load(self, artifact: Artifact, spec: ModelSpec, options: SessionOptions) -> Session:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        # One intra-op pool of the run's size, no inter-op parallelism: the same budget as every runtime.
+        so.intra_op_num_threads = options.threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(artifact.path, so, providers=["CPUExecutionProvider"])
+        wrapped = OnnxRuntimeSession(session, spec.input_shape)
+        wrapped.config = {"providers": session.get_providers(), "intra_op_threads": options.threads,
+                          "inter_op_threads": 1, "graph_optimization": "ORT_ENABLE_ALL"}
+        return wrapped

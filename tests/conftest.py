@@ -1,0 +1,64 @@
+"""Shared fixtures: tiny real models (a small convnet exported to ONNX, timm's test_* models)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Cells run with a short profile in tests: enough to exercise every code path, not to benchmark.
+FAST = ["--warmup", "1", "--iterations", "3", "--duration", "0", "--max-duration", "5", "--timeout", "300"]
+
+
+class TinyNet:
+    """A small convnet (3x32x32 → 10 classes), built with a fixed seed."""
+
+    @staticmethod
+    def build():
+        import torch
+        from torch import nn
+
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
+        ).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_module():
+    return TinyNet.build()
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory, tiny_module) -> Path:
+    from edgebench.export.onnx_export import onnx_from_torch
+
+    path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
+    onnx_from_torch(tiny_module, path, (3, 32, 32))
+    return path
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the real console entry point in a fresh process, as a user would."""
+    return subprocess.run([sys.executable, "-m", "edgebench", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=REPO)
+
+
+@pytest.fixture(scope="session")
+def prepared_timm(cache_dir):
+    """timm's test_efficientnet with seeded random weights, exported and cached."""
+    from edgebench.export.prepare import prepare
+    from edgebench.models import resolve_model
+
+    spec = resolve_model("timm:test_efficientnet")
+    return spec, prepare(spec, weights="random", checkpoint=None, seed=0, cache_dir=cache_dir, online=False)
