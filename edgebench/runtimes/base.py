@@ -81,6 +81,8 @@ class Runtime(ABC):
 
     def supports(self, spec: ModelSpec, precision: str, batch_size: int) -> str | None:
         """None when the cell can run, else why it is skipped."""
+        if spec.fixed_batch and spec.fixed_batch != batch_size:
+            return f"the model has a fixed batch size of {spec.fixed_batch}"
         if precision not in self.precisions:
             return f"{self.name} does not offer {precision} (it offers {', '.join(self.precisions)})"
         return None

@@ -26,11 +26,6 @@ class OnnxRuntimeRuntime(Runtime):
     formats = ("onnx",)
     description = "ONNX Runtime, CPU execution provider"
 
-    def supports(self, spec: ModelSpec, precision: str, batch_size: int) -> str | None:
-        if spec.fixed_batch and spec.fixed_batch != batch_size:
-            return f"the ONNX model has a fixed batch size of {spec.fixed_batch}"
-        return super().supports(spec, precision, batch_size)
-
     def load(self, artifact: Artifact, spec: ModelSpec, options: SessionOptions) -> Session:
         import onnxruntime as ort
 

@@ -41,11 +41,6 @@ class OpenVinoRuntime(Runtime):
     formats = ("onnx",)
     description = "OpenVINO, CPU plugin, latency hint, one stream"
 
-    def supports(self, spec: ModelSpec, precision: str, batch_size: int) -> str | None:
-        if spec.fixed_batch and spec.fixed_batch != batch_size:
-            return f"the ONNX model has a fixed batch size of {spec.fixed_batch}"
-        return super().supports(spec, precision, batch_size)
-
     def load(self, artifact: Artifact, spec: ModelSpec, options: SessionOptions) -> Session:
         import openvino as ov
 
