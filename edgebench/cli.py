@@ -104,8 +104,6 @@ def _run_config(args: argparse.Namespace):
 
     profile = make_profile("quick" if args.quick else "default", warmup_iters=args.warmup,
                            min_iters=args.iterations, min_s=args.duration, max_s=args.max_duration)
-    if args.warmup is not None and args.warmup < 0:
-        raise ConfigError("--warmup must not be negative")
     onnx_options: dict[str, Any] = {"input_shape": args.input_shape, "mean": args.mean, "std": args.std,
                                     "interpolation": args.interpolation, "crop_pct": args.crop_pct}
     timeouts = {"cell_timeout_s": args.timeout} if args.timeout else {}

@@ -21,7 +21,7 @@ from edgebench.harness.isolation import run_isolated
 from edgebench.models.spec import ModelSpec
 from edgebench.results.schema import SCHEMA_VERSION, base_record
 from edgebench.results.store import ResultStore
-from edgebench.runtimes import DEFAULT_RUNTIMES, get_runtime
+from edgebench.runtimes import get_runtime
 
 RUN_FILE = "run.json"
 ENV_FILE = "environment.json"
@@ -40,7 +40,7 @@ class Cell:
 
     @property
     def slug(self) -> str:
-        return re.sub(r"[^A-Za-z0-9_.-]+", "_", self.key)
+        return _slug(self.key)
 
 
 def plan(specs: list[ModelSpec], runtimes: list[str], config: RunConfig) -> list[Cell]:
@@ -95,6 +95,7 @@ class Sweep:
         done = self.store.finished_keys()
         cells = plan(self.specs, self.runtimes, self.config)
         todo = [c for c in cells if c.key not in done]
+        position = {c.key: i for i, c in enumerate(cells, 1)}
         self.say(f"edgebench {__version__}: {len(cells)} cells ({len(cells) - len(todo)} already done), "
                  f"{self.threads} threads, timing profile '{self.config.profile.name}', results in {self.run_dir}")
         started = time.monotonic()
@@ -104,11 +105,10 @@ class Sweep:
                 continue
             prepared = self._prepare(spec) if spec.available else None
             for cell in pending:
-                position = cells.index(cell) + 1
                 record = self._run_cell(cell, prepared, environment)
                 record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 self.store.append(record)
-                self.say(_progress_line(position, len(cells), record, time.monotonic() - started))
+                self.say(_progress_line(position[cell.key], len(cells), record, time.monotonic() - started))
         return self.store.load()
 
     # -- steps ---------------------------------------------------------------------------------------

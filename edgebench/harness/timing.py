@@ -14,6 +14,9 @@ from typing import Any
 from edgebench.errors import ConfigError
 
 
+_FLAGS = {"warmup_iters": "--warmup", "min_iters": "--iterations", "min_s": "--duration", "max_s": "--max-duration"}
+
+
 @dataclass(frozen=True, kw_only=True)
 class TimingProfile:
     """How long a cell is timed. The default is what a careful user would trust; ``quick`` is for a look."""
@@ -30,10 +33,10 @@ class TimingProfile:
     def __post_init__(self) -> None:
         for name in ("warmup_iters", "min_iters", "floor_iters"):
             if getattr(self, name) < 0 or not isinstance(getattr(self, name), int):
-                raise ConfigError(f"{name} must be a non-negative integer, got {getattr(self, name)!r}")
+                raise ConfigError(f"{_FLAGS.get(name, name)} must be a non-negative integer, got {getattr(self, name)!r}")
         for name in ("warmup_s", "warmup_max_s", "min_s", "max_s"):
             if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be non-negative, got {getattr(self, name)!r}")
+                raise ConfigError(f"{_FLAGS.get(name, name)} must be non-negative, got {getattr(self, name)!r}")
         if self.min_iters < 1:
             raise ConfigError("at least one timed iteration is needed (--iterations ≥ 1)")
         if self.max_s < self.min_s:
