@@ -11,23 +11,16 @@ import os
 import re
 import shutil
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from edgebench.errors import ExportError
 from edgebench.export.artifact import Artifact
 from edgebench.export.onnx_export import OPSET, onnx_from_torch, onnx_parity
+from edgebench.harness.env import package_version
 from edgebench.models.spec import ModelSpec
 
 EXPORT_VERSION = 1  # bump when the export recipe changes, to invalidate caches
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return ""
 
 
 def prepare(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: int, cache_dir: Path,
@@ -38,7 +31,7 @@ def prepare(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: int,
     from edgebench.models.torch_models import count_params, load_model
 
     module, info = load_model(spec, weights=weights, checkpoint=checkpoint, seed=seed, online=online)
-    versions = {p: _version(p) for p in ("torch", "timm", "torchvision", "onnx", "onnxscript")}
+    versions = {p: package_version(p) for p in ("torch", "timm", "torchvision", "onnx", "onnxscript")}
     key_data = {"model": spec.id, "weights": info.identity, "input": spec.input_shape, "opset": OPSET,
                 "export_version": EXPORT_VERSION, "versions": versions}
     key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
@@ -109,6 +102,6 @@ def _prepare_onnx_file(spec: ModelSpec) -> dict[str, Any]:
         "opset": opset,
         "parity": {"ok": None, "reason": "the user's ONNX file is the reference; nothing was exported"},
         "artifacts": {"onnx": Artifact(path=spec.name, format="onnx", toolchain="user file",
-                                       versions={"onnx": _version("onnx")}, meta={"opset": opset}).to_dict()},
+                                       versions={"onnx": package_version("onnx")}, meta={"opset": opset}).to_dict()},
         "cached": False,
     }

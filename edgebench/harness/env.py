@@ -64,14 +64,16 @@ def _gpus() -> list[dict[str, str]]:
     return gpus
 
 
+def package_version(package: str) -> str:
+    """Installed version of a distribution, or "" when it is not installed (no import needed)."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
 def versions() -> dict[str, str]:
-    found = {}
-    for package in PACKAGES:
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
+    return {p: v for p in PACKAGES if (v := package_version(p))}
 
 
 def capture(device_name: str | None = None) -> dict[str, Any]:

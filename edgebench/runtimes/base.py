@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, ClassVar
 
 import numpy as np
@@ -70,10 +69,9 @@ class Runtime(ABC):
 
     @classmethod
     def version(cls) -> str:
-        try:
-            return metadata.version(cls.distribution())
-        except metadata.PackageNotFoundError:
-            return ""
+        from edgebench.harness.env import package_version
+
+        return package_version(cls.distribution())
 
     @classmethod
     def distribution(cls) -> str:
