@@ -47,12 +47,33 @@ def build_parser() -> argparse.ArgumentParser:
                       help="timm:<name>, torchvision:<name> or onnx:<path> (repeatable)")
     what.add_argument("--runtime", action="append", default=[], metavar="NAME",
                       help="runtime to use (repeatable; default: pytorch, onnxruntime, openvino)")
-    what.add_argument("--precision", action="append", default=[], metavar="P", help="precision (default fp32)")
+    what.add_argument("--precision", action="append", default=[], metavar="P",
+                      help="fp32 (default), fp16, bf16, int8 (static, calibrated), int8-dynamic (repeatable)")
     what.add_argument("--batch-size", action="append", default=[], type=_positive_int, metavar="N",
                       help="batch size (repeatable; default 1 and 32)")
     what.add_argument("--weights", default="auto", choices=("auto", "pretrained", "random"),
                       help="auto: pretrained when obtainable, else random (said in every result)")
     what.add_argument("--checkpoint", metavar="FILE", help="state dict (.pt/.pth/.safetensors) for the one --model")
+    images = run.add_argument_group("images: accuracy and calibration")
+    images.add_argument("--data", metavar="DIR", help="evaluation images: ImageNet val (synset folders, or flat with "
+                        "LOC_val_solution.csv / a 'filename label' list) or any ImageFolder dataset")
+    images.add_argument("--labels", metavar="FILE", help="ground-truth file of a flat --data folder")
+    images.add_argument("--class-map", metavar="FILE", help="class order of an ImageFolder --data (one name per line)")
+    images.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate a fixed, seeded subset of N images")
+    images.add_argument("--calib-data", metavar="DIR", help="calibration images (default: a held-out slice of --data)")
+    images.add_argument("--calib-size", type=_positive_int, default=300, metavar="N", help="calibration images (default 300)")
+    images.add_argument("--allow-calib-overlap", action="store_true",
+                        help="accept calibration images that are also evaluation images (recorded)")
+    quant = run.add_argument_group("quantisation recipes (defaults: the fastest measured; see README)")
+    quant.add_argument("--calib-method", choices=("minmax", "entropy", "percentile"), default="minmax",
+                       help="ONNX Runtime static INT8 calibration")
+    quant.add_argument("--ort-quant-format", choices=("qdq", "qoperator"), default="qdq")
+    quant.add_argument("--ort-activations", choices=("u8", "s8"), default="u8")
+    quant.add_argument("--reduce-range", choices=("auto", "on", "off"), default="auto",
+                       help="7-bit weights (auto: on where the CPU lacks VNNI)")
+    quant.add_argument("--no-per-channel", action="store_true", help="per-tensor INT8 weights")
+    quant.add_argument("--ort-preprocess", action="store_true", help="run onnxruntime's quant_pre_process first")
+    quant.add_argument("--nncf-preset", choices=("performance", "mixed"), default="performance")
     timing = run.add_argument_group("timing")
     timing.add_argument("--quick", action="store_true", help="short timing profile (a look, not a benchmark)")
     timing.add_argument("--warmup", type=int, metavar="N", help="minimum warm-up iterations")
@@ -67,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     onnx.add_argument("--std", type=_floats, help="per-channel std")
     onnx.add_argument("--interpolation", choices=("nearest", "bilinear", "bicubic"))
     onnx.add_argument("--crop-pct", type=float)
+    onnx.add_argument("--channel-order", choices=("RGB", "BGR"))
     out = run.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", help="run folder (default edgebench-runs/<time>-<suite>)")
     out.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run without redoing finished cells")
@@ -101,11 +123,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_config(args: argparse.Namespace):
     from edgebench.config import RunConfig, make_profile
+    from edgebench.quantize.base import QuantOptions
 
     profile = make_profile("quick" if args.quick else "default", warmup_iters=args.warmup,
                            min_iters=args.iterations, min_s=args.duration, max_s=args.max_duration)
     onnx_options: dict[str, Any] = {"input_shape": args.input_shape, "mean": args.mean, "std": args.std,
-                                    "interpolation": args.interpolation, "crop_pct": args.crop_pct}
+                                    "interpolation": args.interpolation, "crop_pct": args.crop_pct,
+                                    "channel_order": args.channel_order}
     timeouts = {"cell_timeout_s": args.timeout} if args.timeout else {}
     return RunConfig(
         models=tuple(args.model), suite=args.suite, runtimes=tuple(args.runtime) or None,
@@ -113,6 +137,12 @@ def _run_config(args: argparse.Namespace):
         weights=args.weights, checkpoint=args.checkpoint, threads=args.threads, profile=profile, seed=args.seed,
         cache_dir=args.cache_dir, device_name=args.device_name,
         onnx_options={k: v for k, v in onnx_options.items() if v is not None}, **timeouts,
+        data=args.data, labels=args.labels, class_map=args.class_map, calib_data=args.calib_data, limit=args.limit,
+        calib_size=args.calib_size, allow_calib_overlap=args.allow_calib_overlap,
+        quant=QuantOptions(calib_method=args.calib_method, ort_format=args.ort_quant_format,
+                           ort_activations=args.ort_activations, reduce_range=args.reduce_range,
+                           per_channel=not args.no_per_channel, ort_preprocess=args.ort_preprocess,
+                           nncf_preset=args.nncf_preset),
     )
 
 
@@ -135,6 +165,7 @@ def _resolve(config) -> tuple[list, list[str]]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from edgebench.data.evalset import select_images
     from edgebench.harness.sweep import Sweep, load_run_config, prepare_run_dir
     from edgebench.report.table import render_run
 
@@ -146,9 +177,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path(args.out) if args.out else Path("edgebench-runs") / f"{stamp}-{config.suite_name}"
     specs, runtimes = _resolve(config)
+    images = select_images(**config.image_options())  # bad image folders stop the run before it starts
     if not args.resume:
         prepare_run_dir(run_dir, config)
-    results = Sweep(config, specs, runtimes, run_dir).run()
+    results = Sweep(config, specs, runtimes, run_dir, images=images).run()
     page = render_run(results, f"edgebench run: {config.suite_name}")
     (run_dir / "table.md").write_text(page)
     print(page)

@@ -6,11 +6,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from edgebench.data.evalset import DEFAULT_CALIB_SIZE
 from edgebench.errors import ConfigError
 from edgebench.harness.timing import PROFILES, TimingProfile
+from edgebench.quantize.base import QuantOptions
 
 WEIGHT_MODES = ("auto", "pretrained", "random")
-PRECISIONS = ("fp32",)
+# fp32 first: reduced precisions are compared with the FP32 cell of the same runtime and batch.
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int8-dynamic")
 DEFAULT_BATCH_SIZES = (1, 32)
 
 
@@ -39,6 +42,15 @@ class RunConfig:
     cache_dir: str | None = None
     device_name: str | None = None
     onnx_options: dict[str, Any] = field(default_factory=dict)
+    # Images: evaluation (accuracy) and calibration (INT8).
+    data: str | None = None
+    labels: str | None = None
+    class_map: str | None = None
+    calib_data: str | None = None
+    limit: int | None = None
+    calib_size: int = DEFAULT_CALIB_SIZE
+    allow_calib_overlap: bool = False
+    quant: QuantOptions = field(default_factory=QuantOptions)
 
     def __post_init__(self) -> None:
         if self.weights not in WEIGHT_MODES:
@@ -59,6 +71,22 @@ class RunConfig:
                 raise ConfigError("--checkpoint belongs to exactly one model: name it with --model and no --suite")
         if self.models and self.suite:
             raise ConfigError("give either --suite or --model, not both")
+        if len(set(self.precisions)) != len(self.precisions):
+            raise ConfigError(f"--precision names a precision twice: {list(self.precisions)}")
+        object.__setattr__(self, "precisions", tuple(p for p in PRECISIONS if p in self.precisions))
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {self.limit}")
+        if self.calib_size < 1:
+            raise ConfigError(f"--calib-size must be at least 1, got {self.calib_size}")
+        for flag, value in (("--labels", self.labels), ("--class-map", self.class_map)):
+            if value and not self.data:
+                raise ConfigError(f"{flag} describes the images of --data; give --data too")
+
+    def image_options(self) -> dict[str, Any]:
+        """The arguments of ``edgebench.data.evalset.select_images``."""
+        return {"data": self.data, "labels": self.labels, "class_map": self.class_map, "calib_data": self.calib_data,
+                "limit": self.limit, "calib_size": self.calib_size, "seed": self.seed,
+                "allow_overlap": self.allow_calib_overlap}
 
     @property
     def suite_name(self) -> str:
@@ -75,6 +103,7 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
         data = dict(data)
         data["profile"] = TimingProfile(**data.get("profile", {}))
+        data["quant"] = QuantOptions(**data.get("quant", {}))
         for key in ("models", "precisions", "batch_sizes"):
             if key in data and data[key] is not None:
                 data[key] = tuple(data[key])

@@ -22,3 +22,7 @@ class ExportError(EdgebenchError):
 
 class CellFailure(EdgebenchError):
     """One benchmark cell failed; the sweep records it and goes on."""
+
+
+class NotSupportedHere(EdgebenchError):
+    """A cell this machine cannot run by design (e.g. BF16 on a CPU without BF16); recorded as skipped."""

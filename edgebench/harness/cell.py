@@ -1,14 +1,17 @@
-"""Measure one cell inside its worker process: load, first inference, timed runs, memory."""
+"""Measure one cell inside its worker process: load, first inference, timed runs, memory, then accuracy
+on the evaluation images with the same session (the same artifact that was timed)."""
 from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgebench.data.evalset import load_crops
 from edgebench.export.artifact import Artifact
-from edgebench.harness import memory
+from edgebench.harness import accuracy, memory
 from edgebench.harness.timing import TimingProfile, measure
 from edgebench.models.spec import ModelSpec
 from edgebench.runtimes import get_runtime
@@ -48,7 +51,7 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
     result = measure(lambda: session.infer(batch), profile)
     latency = result.latency
     peak = memory.peak_rss_mb() if scoped else None
-    return {
+    record = {
         "status": "ok" if finite else "failed",
         "reason": "" if finite else "the output holds NaN or Inf (timings kept for the record)",
         "latency_ms": latency.to_dict(),
@@ -66,5 +69,40 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
         "timing": {"profile": profile.name, "warmup_iters": result.warmup_iters, "warmup_s": result.warmup_s,
                    "capped": result.capped, "min_iters": profile.min_iters, "min_s": profile.min_s},
     }
+    if job.get("eval"):
+        record["accuracy"] = cell_accuracy(session, spec, batch_size, job)
+    return record
+
+
+def cell_accuracy(session, spec: ModelSpec, batch_size: int, job: dict[str, Any]) -> dict[str, Any]:
+    """Top-1/top-5 on the evaluation images and the comparison with the FP32 reference outputs."""
+    ref = job["eval"]
+    started = time.perf_counter()
+    outputs = accuracy.evaluate(session.infer, load_crops(ref), spec.preprocess, batch_size)
+    reference = None
+    if job.get("reference_outputs") and Path(job["reference_outputs"]).exists():
+        reference = np.load(job["reference_outputs"])
+    summary = accuracy.summarize(outputs, np.asarray(ref["labels"]), reference)
+    if job.get("predictions_path"):
+        # Per-image top-5 classes, so a later report can re-test any pair of cells on the same images.
+        np.save(job["predictions_path"], accuracy.topk(outputs, 5).astype(np.int32))
+        summary["predictions"] = Path(job["predictions_path"]).name
+    summary["eval_s"] = round(time.perf_counter() - started, 3)
+    return summary
+
+
+def reference_outputs(job: dict[str, Any]) -> dict[str, Any]:
+    """The ``reference`` job: FP32 outputs of the model's reference runtime on the evaluation images."""
+    spec = ModelSpec.from_dict(job["model"])
+    runtime = get_runtime(job["runtime"])()
+    options = SessionOptions(threads=int(job["threads"]), precision="fp32", batch_size=int(job["batch_size"]))
+    session = runtime.load(Artifact.from_dict(job["artifact"]), spec, options)
+    ref = job["eval"]
+    started = time.perf_counter()
+    outputs = accuracy.evaluate(session.infer, load_crops(ref), spec.preprocess, options.batch_size)
+    np.save(job["out"], outputs)
+    summary = accuracy.summarize(outputs, np.asarray(ref["labels"]), None)
+    return {"status": "ok", "runtime": job["runtime"], "outputs": job["out"], "top1": summary["top1"],
+            "top5": summary["top5"], "images": summary["images"], "eval_s": round(time.perf_counter() - started, 3)}
 
 

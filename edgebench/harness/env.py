@@ -17,7 +17,7 @@ from typing import Any
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
              "amx_tile", "amx_int8", "amx_bf16", "asimd", "sve", "sve2", "asimddp", "i8mm", "bf16")
 PACKAGES = ("edgebench", "numpy", "torch", "torchvision", "timm", "onnx", "onnxscript", "onnxruntime",
-            "onnxruntime-gpu", "openvino")
+            "onnxruntime-gpu", "openvino", "nncf", "pillow")
 
 
 def _cpuinfo() -> tuple[str, set[str]]:
@@ -34,6 +34,11 @@ def _cpuinfo() -> tuple[str, set[str]]:
         elif key in ("flags", "Features"):
             flags.update(value.split())
     return model, flags
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (x86 ``flags`` or Arm ``Features`` of /proc/cpuinfo; empty elsewhere)."""
+    return _cpuinfo()[1]
 
 
 def physical_cores() -> int:

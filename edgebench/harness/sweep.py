@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from edgebench import __version__
 from edgebench.config import RunConfig
+from edgebench.data.evalset import SYNTHETIC_WARNING, ImageSets, materialize, synthetic_crops
 from edgebench.errors import ConfigError
 from edgebench.harness import env as envmod
 from edgebench.harness.isolation import run_isolated
@@ -24,6 +25,7 @@ from edgebench.results.store import ResultStore
 from edgebench.runtimes import get_runtime
 
 RUN_FILE = "run.json"
+SLOWER_MARGIN = 1.05  # a reduced precision counts as slower than FP32 beyond run-to-run noise
 ENV_FILE = "environment.json"
 
 
@@ -79,8 +81,9 @@ class Sweep:
     """Runs the cells of one run folder. ``say`` prints progress (stderr by default)."""
 
     def __init__(self, config: RunConfig, specs: list[ModelSpec], runtimes: list[str], run_dir: Path,
-                 say: Callable[[str], None] | None = None) -> None:
+                 say: Callable[[str], None] | None = None, images: ImageSets | None = None) -> None:
         self.config, self.specs, self.runtimes, self.run_dir = config, specs, runtimes, Path(run_dir)
+        self.images = images or ImageSets()
         self.store = ResultStore(self.run_dir)
         self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
         self.threads = config.threads or envmod.physical_cores()
@@ -98,17 +101,26 @@ class Sweep:
         position = {c.key: i for i, c in enumerate(cells, 1)}
         self.say(f"edgebench {__version__}: {len(cells)} cells ({len(cells) - len(todo)} already done), "
                  f"{self.threads} threads, timing profile '{self.config.profile.name}', results in {self.run_dir}")
+        self._say_images(todo)
         started = time.monotonic()
-        for index, spec in enumerate(self.specs):
+        finished = {r["key"]: r for r in self.store.load()}
+        for spec in self.specs:
             pending = [c for c in todo if c.model.id == spec.id]
             if not pending:
                 continue
             prepared = self._prepare(spec) if spec.available else None
+            inputs = self._model_inputs(spec, prepared, pending) if prepared and prepared.get("status") == "ok" else {}
+            artifacts: dict[tuple[str, str], dict[str, Any]] = {}
             for cell in pending:
-                record = self._run_cell(cell, prepared, environment)
+                record = self._run_cell(cell, prepared, environment, inputs, artifacts)
                 record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                _compare_with_fp32(record, finished)
                 self.store.append(record)
+                finished[record["key"]] = record
                 self.say(_progress_line(position[cell.key], len(cells), record, time.monotonic() - started))
+                if record.get("slower_than_fp32"):
+                    slow = record["slower_than_fp32"]
+                    self.say(f"      WARNING slower than fp32 ({slow['ratio']:.2f}x the fp32 p50): {slow['likely_reason']}")
         return self.store.load()
 
     # -- steps ---------------------------------------------------------------------------------------
@@ -144,7 +156,87 @@ class Sweep:
             self.say(f"  FAILED to prepare {spec.id}: {record['reason']}")
         return record
 
-    def _run_cell(self, cell: Cell, prepared: dict[str, Any] | None, environment: dict[str, Any]) -> dict[str, Any]:
+    def _say_images(self, todo: list[Cell]) -> None:
+        described = self.images.describe()
+        if self.images.has_eval:
+            data = described["dataset"]
+            self.say(f"accuracy on {described['eval_images']} of {data['images']} images in {data['root']} "
+                     f"({data['layout']}, {data['classes']} classes); calibration: {described['calib_images']} images "
+                     f"({described['calib_source']})")
+        if any(get_runtime(c.runtime).recipes.get(c.precision) for c in todo) and self.images.calib_source == "synthetic":
+            self.say(f"WARNING: INT8 cells are {SYNTHETIC_WARNING}. Pass --calib-data DIR or --data DIR.")
+
+    def _model_inputs(self, spec: ModelSpec, prepared: dict[str, Any], pending: list[Cell]) -> dict[str, Any]:
+        """Per model: the evaluation crops and FP32 reference outputs, and the calibration crops if needed."""
+        cache = self.config.cache_path
+        inputs: dict[str, Any] = {}
+        images = self.images
+        if images.has_eval:
+            if images.num_classes and spec.num_classes != images.num_classes:
+                inputs["eval_error"] = (f"the model predicts {spec.num_classes} classes but the dataset has "
+                                        f"{images.num_classes}; give a dataset of the model's classes")
+            else:
+                inputs["eval"] = materialize([p for p, _ in images.eval_samples], spec.preprocess, cache,
+                                             labels=[label for _, label in images.eval_samples], say=self.say)
+                inputs["reference"] = self._reference(spec, prepared, inputs["eval"])
+        if any(get_runtime(c.runtime).recipes.get(c.precision) for c in pending):
+            if images.calib_paths:
+                inputs["calibration"] = materialize(list(images.calib_paths), spec.preprocess, cache, say=self.say)
+            else:
+                inputs["calibration"] = synthetic_crops(min(self.config.calib_size, 64), spec.preprocess,
+                                                        self.config.seed, cache)
+        return inputs
+
+    def _reference(self, spec: ModelSpec, prepared: dict[str, Any], eval_ref: dict[str, Any]) -> dict[str, Any]:
+        """FP32 outputs on the evaluation images: PyTorch for torch models, ONNX Runtime for an ONNX file."""
+        runtime = "pytorch" if "torch" in prepared.get("artifacts", {}) else "onnxruntime"
+        fmt = "torch" if runtime == "pytorch" else "onnx"
+        out = self.run_dir / "eval" / f"{_slug(spec.id)}-reference.npy"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        job = {"kind": "reference", "key": f"{spec.id}|reference", "model": spec.to_dict(), "runtime": runtime,
+               "threads": self.threads, "batch_size": spec.fixed_batch or 32, "eval": eval_ref,
+               "artifact": prepared["artifacts"][fmt], "out": str(out)}
+        self.say(f"  FP32 reference outputs ({runtime}) on {eval_ref['count']} images...")
+        record = run_isolated(job, self.run_dir / "logs" / _slug(spec.id + "-reference"),
+                              timeout_s=self.config.prepare_timeout_s, env=self._thread_env())
+        if record["status"] == "ok":
+            self.say(f"  reference top-1 {record['top1']:.2%}, top-5 {record['top5']:.2%}")
+        else:
+            self.say(f"  FAILED to compute the reference outputs: {record['reason']}")
+        return record
+
+    def _artifact(self, cell: Cell, runtime, prepared: dict[str, Any], inputs: dict[str, Any],
+                  built: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+        """The artifact a cell runs: the prepared one, or one built by the precision's recipe (once per
+        runtime and precision; every batch size shares it). Returns {"artifact"...} or {"reason"...}."""
+        recipe = runtime.recipes.get(cell.precision)
+        if recipe is None:
+            artifact = next((prepared["artifacts"][f] for f in runtime.formats if f in prepared.get("artifacts", {})), None)
+            if artifact is None:
+                return {"reason": prepared.get("export_error") or f"no {'/'.join(runtime.formats)} artifact was produced"}
+            return {"artifact": artifact}
+        key = (cell.runtime, cell.precision)
+        if key not in built:
+            source = prepared.get("artifacts", {}).get("onnx")
+            if source is None:
+                built[key] = {"reason": prepared.get("export_error") or "no ONNX artifact to quantise"}
+                return built[key]
+            calibration = inputs.get("calibration")
+            job = {"kind": "quantize", "key": f"{cell.model.id}|{cell.runtime}|{cell.precision}|quantize",
+                   "model": cell.model.to_dict(), "source": source, "recipe": recipe,
+                   "options": self.config.quant.to_dict(), "calibration": calibration,
+                   "calib_source": self.images.calib_source if calibration and not calibration["synthetic"] else "synthetic",
+                   "cache_dir": str(self.config.cache_path)}
+            self.say(f"  building {cell.precision} artifact for {cell.runtime} ({recipe.rpartition(':')[2]})...")
+            record = run_isolated(job, self.run_dir / "logs" / _slug(job["key"]),
+                                  timeout_s=self.config.prepare_timeout_s, env=self._thread_env())
+            if record["status"] != "ok":
+                record = {"reason": f"{cell.precision} conversion failed: {record['reason']}"}
+            built[key] = record
+        return built[key]
+
+    def _run_cell(self, cell: Cell, prepared: dict[str, Any] | None, environment: dict[str, Any],
+                  inputs: dict[str, Any], built: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
         record = base_record(cell, self.config, self.threads, prepared, environment)
         if not cell.model.available:
             return {**record, "status": "skipped", "reason": cell.model.unavailable_reason}
@@ -158,21 +250,54 @@ class Sweep:
         why_not = runtime.supports(cell.model, cell.precision, cell.batch_size)
         if why_not:
             return {**record, "status": "skipped", "reason": why_not}
-        artifact = next((prepared["artifacts"][f] for f in runtime.formats if f in prepared.get("artifacts", {})), None)
-        if artifact is None:
-            reason = prepared.get("export_error") or f"no {'/'.join(runtime.formats)} artifact was produced"
-            return {**record, "status": "failed", "reason": reason}
+        built_record = self._artifact(cell, runtime, prepared, inputs, built)
+        quantization = built_record.get("quantization")
+        if quantization:
+            record["quantization"] = quantization
+            record["calibration"] = quantization.get("calibration")
+            if (quantization.get("calibration") or {}).get("synthetic"):
+                record["warnings"] = [SYNTHETIC_WARNING]
+        if "artifact" not in built_record:
+            return {**record, "status": "failed", "reason": built_record["reason"]}
+        artifact = built_record["artifact"]
         job = {"kind": "cell", "key": cell.key, "model": cell.model.to_dict(), "runtime": cell.runtime,
                "precision": cell.precision, "batch_size": cell.batch_size, "threads": self.threads,
                "seed": self.config.seed, "profile": self.config.profile.to_dict(), "artifact": artifact}
+        reference = inputs.get("reference") or {}
+        if inputs.get("eval"):
+            job["eval"] = inputs["eval"]
+            job["reference_outputs"] = reference.get("outputs") if reference.get("status") == "ok" else None
+            job["predictions_path"] = str(self.run_dir / "eval" / f"{cell.slug}.npy")
         started = time.monotonic()
         measured = run_isolated(job, self.run_dir / "logs" / cell.slug, timeout_s=self.config.cell_timeout_s,
                                 env=self._thread_env())
         record.update(measured)
         record["artifact"] = {k: artifact[k] for k in ("path", "format", "precision", "toolchain")}
-        record["size_mb"] = _size_mb(artifact["path"])
+        record["size_mb"] = _size_mb(artifact)
         record["cell_wall_s"] = round(time.monotonic() - started, 3)
+        self._annotate_accuracy(record, inputs, reference)
         return record
+
+    def _annotate_accuracy(self, record: dict[str, Any], inputs: dict[str, Any], reference: dict[str, Any]) -> None:
+        """Say what the accuracy of a cell is worth: images used, reference, and whether it is representative."""
+        if inputs.get("eval_error"):
+            record["accuracy_error"] = inputs["eval_error"]
+        accuracy = record.get("accuracy")
+        if not accuracy:
+            return
+        accuracy["eval_set"] = self.images.describe()
+        accuracy["reference"] = {"runtime": reference.get("runtime"), "precision": "fp32",
+                                 "status": reference.get("status"), "reason": reference.get("reason")}
+        caveats = []
+        if record.get("weights") == "random":
+            caveats.append("random weights: top-1/top-5 measure nothing; agreement and cosine with the FP32 "
+                           "reference still measure the precision's fidelity")
+        if (record.get("calibration") or {}).get("synthetic"):
+            caveats.append(SYNTHETIC_WARNING)
+        if self.images.overlap_forced and record.get("calibration"):
+            caveats.append("calibration images overlap the evaluation images (--allow-calib-overlap)")
+        accuracy["representative"] = not caveats
+        accuracy["caveats"] = caveats
 
     def _thread_env(self) -> dict[str, str]:
         # OpenMP/MKL pools read these at start-up; set for the child only, so every runtime gets the same budget.
@@ -180,11 +305,28 @@ class Sweep:
         return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
 
 
-def _size_mb(path: str) -> float | None:
+def _size_mb(artifact: dict[str, Any]) -> float | None:
+    from edgebench.export.artifact import Artifact
+
     try:
-        return Path(path).stat().st_size / 1e6
+        return Artifact.from_dict(artifact).size_mb
     except OSError:
         return None
+
+
+def _compare_with_fp32(record: dict[str, Any], finished: dict[str, dict[str, Any]]) -> None:
+    """Flag a reduced-precision cell slower than its FP32 sibling (same model, runtime, batch)."""
+    if record["status"] != "ok" or record["precision"] == "fp32":
+        return
+    sibling = finished.get(f"{record['model']}|{record['runtime']}|fp32|b{record['batch_size']}")
+    if not sibling or sibling["status"] != "ok":
+        return
+    ratio = record["latency_ms"]["p50"] / sibling["latency_ms"]["p50"]
+    record["speedup_vs_fp32"] = 1.0 / ratio
+    if ratio > SLOWER_MARGIN:
+        reason = get_runtime(record["runtime"]).slower_reasons.get(record["precision"], "no known reason")
+        record["slower_than_fp32"] = {"ratio": ratio, "fp32_p50_ms": sibling["latency_ms"]["p50"],
+                                      "likely_reason": reason}
 
 
 def _slug(text: str) -> str:
@@ -196,6 +338,13 @@ def _progress_line(position: int, total: int, record: dict[str, Any], elapsed_s:
     if record["status"] == "ok":
         lat = record["latency_ms"]
         body = f"ok      p50 {lat['p50']:9.3f} ms  cv {lat['cv']:.1%}  n={lat['n']}"
+        acc = record.get("accuracy") or {}
+        if acc:
+            body += f"  top-1 {acc['top1']:.2%}"
+            versus = acc.get("vs_reference") or {}
+            if versus:
+                change = versus["top1_change"]
+                body += f" ({change['delta'] * 100:+.2f} pt, {change['verdict']}, agree {versus['top1_agreement']:.1%})"
     else:
         body = f"{record['status']:<7} {record['reason']}"
     return f"{head} {body}  [{elapsed_s:6.0f} s]"

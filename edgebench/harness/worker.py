@@ -47,6 +47,14 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         from edgebench.harness.cell import run_cell
 
         return run_cell(job)
+    if job["kind"] == "reference":
+        from edgebench.harness.cell import reference_outputs
+
+        return reference_outputs(job)
+    if job["kind"] == "quantize":
+        from edgebench.quantize.build import build_artifact
+
+        return {"status": "ok", **build_artifact(job)}
     raise ValueError(f"unknown job kind {job['kind']!r}")
 
 
@@ -60,10 +68,12 @@ def main(argv: list[str]) -> int:
     job = json.loads(job_path.read_text())
     if not job.get("online", True):
         os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: no retries against a dead network
-    from edgebench.errors import EdgebenchError
+    from edgebench.errors import EdgebenchError, NotSupportedHere
 
     try:
         record = run_job(job)
+    except NotSupportedHere as exc:
+        record = {"status": "skipped", "reason": str(exc)}
     except EdgebenchError as exc:
         record = {"status": "failed", "reason": str(exc)}
     except Exception as exc:  # any runtime error becomes a recorded failure

@@ -80,6 +80,9 @@ def onnx_spec(path_text: str, options: dict[str, Any]) -> ModelSpec:
     if len(dims) == 4 and any(d and d != s for d, s in zip(dims[1:], chw)):
         raise ConfigError(f"input shape {chw} does not match the model's input {dims[1:]}")
     fixed_batch = dims[0] if len(dims) == 4 and dims[0] else None
+    out_dims = [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim] if model.graph.output else []
+    if "num_classes" not in settings and len(out_dims) == 2 and out_dims[1]:
+        settings["num_classes"] = out_dims[1]  # a classifier's (N, classes) output says how many classes
     preprocess = Preprocess.from_dict({**settings, "input_size": chw})
     return ModelSpec(
         id=f"onnx:{path}", source="onnx", name=str(path.resolve()), preprocess=preprocess,

@@ -1,5 +1,6 @@
-"""The run's table: per model, params and size, and per runtime the p50 at batch 1 and the time per
-batch of 32 (the reference table's columns), with the published Keras numbers beside them."""
+"""The run's tables: per model, params and size, and per runtime the FP32 p50 at batch 1 and the time
+per batch of 32 (the reference table's columns) with the published Keras numbers beside them; then one
+row per model, runtime and precision with speed, size and accuracy against the FP32 reference."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -21,10 +22,11 @@ def _cell_text(record: dict[str, Any] | None) -> str:
 
 
 def _column_keys(results: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """FP32 columns (the reference table's precision); other precisions are in ``precision_table``."""
     keys: list[tuple[str, str]] = []
     for r in results:
         key = (r["runtime"], r["precision"])
-        if key not in keys:
+        if key not in keys and r["precision"] == "fp32":
             keys.append(key)
     return keys
 
@@ -69,6 +71,53 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.2f}"
+
+
+def _accuracy_cells(record: dict[str, Any] | None) -> list[str]:
+    acc = (record or {}).get("accuracy") or {}
+    if not acc:
+        return ["", "", "", ""]
+    mark = "" if acc.get("representative", True) else " *"
+    low, high = acc["top1_ci95"]
+    top1 = f"{_pct(acc['top1'])} [{low * 100:.1f}, {high * 100:.1f}]{mark}"
+    versus = acc.get("vs_reference") or {}
+    if not versus:
+        return [top1, _pct(acc["top5"]), "", ""]
+    change = versus["top1_change"]
+    delta = f"{change['delta'] * 100:+.2f} ({change['verdict']}, p={change['p_value']:.2g})"
+    return [top1, _pct(acc["top5"]), delta, f"{versus['top1_agreement'] * 100:.1f}"]
+
+
+def precision_table(results: list[dict[str, Any]]) -> str:
+    """One row per (model, runtime, precision) that ran: speed at both batch sizes, size, accuracy, change
+    against the FP32 reference on the same images, and speed-up against the same runtime's FP32."""
+    batch_sizes = sorted({r["batch_size"] for r in results})
+    small, big = batch_sizes[0], batch_sizes[-1]
+    header = ["Model", "Runtime", "Precision", f"b{small} p50 (ms)", f"b{small} speed-up vs fp32"]
+    if big != small:
+        header.append(f"ms / batch {big}")
+    header += ["Size (MB)", "Top-1 % [95% CI]", "Top-5 %", "Δ top-1 vs FP32 reference (pt)", "Agreement %"]
+    rows: dict[tuple[str, str, str], dict[int, dict[str, Any]]] = {}
+    for r in results:
+        if r["status"] != "skipped":
+            rows.setdefault((r["model"], r["runtime"], r["precision"]), {})[r["batch_size"]] = r
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (model, runtime, precision), by_batch in rows.items():
+        first, last = by_batch.get(small), by_batch.get(big)
+        sample = next(iter(by_batch.values()))
+        speedup = (first or {}).get("speedup_vs_fp32")
+        flag = " (slower)" if (first or {}).get("slower_than_fp32") else ""
+        row = [model, runtime, precision, _cell_text(first), f"{speedup:.2f}x{flag}" if speedup else ""]
+        if big != small:
+            row.append(_cell_text(last))
+        accurate = next((r for r in (last, first) if r and r.get("accuracy")), None)
+        row += [_fmt(sample.get("size_mb"), 2), *_accuracy_cells(accurate)]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def problems(results: list[dict[str, Any]]) -> list[str]:
     """A line per failed or skipped cell, with its reason."""
     return [f"- `{r['key']}`: **{r['status']}**: {r.get('reason') or 'no reason recorded'}"
@@ -96,6 +145,16 @@ def render_run(results: list[dict[str, Any]], title: str) -> str:
         parts += [f"**Random weights** (pretrained weights could not be obtained or were not asked for): "
                   f"{', '.join(random_models)}. Latency and size are valid; no accuracy is reported for them.", ""]
     parts += [markdown_table(results), ""]
+    if any(r["precision"] != "fp32" or r.get("accuracy") for r in results):
+        parts += ["## Precisions and accuracy", "",
+                  "Δ top-1 is paired against the FP32 reference outputs on the same images (McNemar's exact test); "
+                  "agreement is the share of images whose top-1 class matches the reference. "
+                  "* marks accuracy that is not representative (random weights or synthetic calibration).", "",
+                  precision_table(results), ""]
+        slow = [f"- `{r['key']}`: {r['slower_than_fp32']['ratio']:.2f}x the FP32 p50; likely: "
+                f"{r['slower_than_fp32']['likely_reason']}" for r in ok if r.get("slower_than_fp32")]
+        if slow:
+            parts += ["**Slower than FP32:**", "", *slow, ""]
     capped = [r["key"] for r in ok if (r.get("timing") or {}).get("capped")]
     if capped:
         parts += ["Cells stopped by the duration cap before the minimum iteration count: " + ", ".join(capped), ""]

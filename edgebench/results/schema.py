@@ -7,7 +7,7 @@ if TYPE_CHECKING:
     from edgebench.config import RunConfig
     from edgebench.harness.sweep import Cell
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: accuracy, quantization, calibration, speed-up vs FP32
 STATUSES = ("ok", "failed", "skipped")
 REFERENCE_FIELDS = ("model", "size_mb", "top1", "top5", "params_m", "cpu_ms_b32", "gpu_ms_b32")
 
@@ -39,7 +39,13 @@ def base_record(cell: "Cell", config: "RunConfig", threads: int, prepared: dict[
         "params_m": params / 1e6 if params else None,
         "weights": weights.get("weights"),
         "weights_note": weights.get("note"),
-        "accuracy": None,  # measured on real images only (with --data); never for random weights
+        "accuracy": None,  # with --data: top-1/top-5, CIs, and the paired change vs the FP32 reference
+        "accuracy_error": None,
+        "quantization": None,  # recipe, settings, calibration of a reduced-precision artifact
+        "calibration": None,
+        "speedup_vs_fp32": None,
+        "slower_than_fp32": None,
+        "warnings": [],
         "parity": prepared.get("parity"),
         "export": {k: prepared.get(k) for k in ("exporter", "opset", "cached", "export_s", "export_error")} if prepared else None,
         "threads": threads,

@@ -57,6 +57,11 @@ class Runtime(ABC):
     install_hint: ClassVar[str]
     formats: ClassVar[tuple[str, ...]]  # artifact formats it loads, preferred first
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    # precision -> "module:Recipe" that builds its artifact from the FP32 one (edgebench.quantize);
+    # a precision absent here runs the FP32 artifact with a runtime setting (e.g. OpenVINO's bf16 hint).
+    recipes: ClassVar[dict[str, str]] = {}
+    # precision -> the likely reason when a cell of it runs slower than its FP32 sibling.
+    slower_reasons: ClassVar[dict[str, str]] = {}
     device: ClassVar[str] = "cpu"
     description: ClassVar[str] = ""
 

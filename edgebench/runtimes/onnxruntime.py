@@ -24,6 +24,19 @@ class OnnxRuntimeRuntime(Runtime):
     package = "onnxruntime"
     install_hint = "pip install onnxruntime"
     formats = ("onnx",)
+    precisions = ("fp32", "fp16", "int8", "int8-dynamic")
+    recipes = {
+        "int8": "edgebench.quantize.onnxruntime:OrtStaticInt8",
+        "int8-dynamic": "edgebench.quantize.onnxruntime:OrtDynamicInt8",
+        "fp16": "edgebench.quantize.onnxruntime:OrtFp16",
+    }
+    slower_reasons = {
+        "int8": "ONNX Runtime's fast integer kernels on x86 take U8 activations with S8 weights; S8 activations, "
+                "Q/DQ pairs around operators without integer kernels, or a CPU without VNNI run slower than FP32",
+        "int8-dynamic": "dynamic INT8 computes activation ranges on every call and runs convolutions through "
+                        "ConvInteger; it pays off on MatMul-heavy models (transformers), not on CNNs",
+        "fp16": "ONNX Runtime's CPU provider has few FP16 kernels on x86: it casts to FP32 around most operators",
+    }
     description = "ONNX Runtime, CPU execution provider"
 
     def load(self, artifact: Artifact, spec: ModelSpec, options: SessionOptions) -> Session:
@@ -38,5 +51,6 @@ class OnnxRuntimeRuntime(Runtime):
         session = ort.InferenceSession(artifact.path, so, providers=["CPUExecutionProvider"])
         wrapped = OnnxRuntimeSession(session, spec.input_shape)
         wrapped.config = {"providers": session.get_providers(), "intra_op_threads": options.threads,
-                          "inter_op_threads": 1, "graph_optimization": "ORT_ENABLE_ALL"}
+                          "inter_op_threads": 1, "graph_optimization": "ORT_ENABLE_ALL",
+                          "artifact_precision": artifact.precision}
         return wrapped

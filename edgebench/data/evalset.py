@@ -1,0 +1,181 @@
+"""The images of a run: a seeded evaluation subset and a disjoint calibration slice, decoded once per
+preprocessing and cached as uint8 crops, so every runtime and every quantiser reads the same pixels.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgebench.data.layouts import Dataset, open_dataset
+from edgebench.errors import ConfigError
+from edgebench.models.spec import Preprocess
+
+DEFAULT_CALIB_SIZE = 300
+SYNTHETIC_WARNING = ("calibrated on SYNTHETIC images (no --data or --calib-data was given): the INT8 ranges are "
+                     "not those of real images, so this result's accuracy says nothing about a real deployment")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageSets:
+    """Which images evaluate and which calibrate. Paths only; pixels come per preprocessing."""
+
+    eval_samples: tuple[tuple[str, int], ...] = ()
+    calib_paths: tuple[str, ...] = ()
+    calib_source: str = "synthetic"  # "data-slice", "calib-data" or "synthetic"
+    dataset: dict[str, Any] = field(default_factory=dict)
+    num_classes: int | None = None
+    overlap_forced: bool = False
+
+    @property
+    def has_eval(self) -> bool:
+        return bool(self.eval_samples)
+
+    def describe(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "eval_images": len(self.eval_samples), "calib_images": len(self.calib_paths),
+                "calib_source": self.calib_source, "overlap_forced": self.overlap_forced,
+                "eval_id": _digest([p for p, _ in self.eval_samples]),
+                "calib_id": _digest(list(self.calib_paths)) if self.calib_paths else None}
+
+
+def select_images(*, data: str | None, labels: str | None = None, class_map: str | None = None,
+                  calib_data: str | None = None, limit: int | None = None, calib_size: int = DEFAULT_CALIB_SIZE,
+                  seed: int = 0, allow_overlap: bool = False) -> ImageSets:
+    """Split the images of a run.
+
+    Without ``calib_data``, the last ``calib_size`` images of a seeded permutation of ``data`` are held out
+    for calibration, always (so a run's evaluation set does not depend on which precisions it measures);
+    the evaluation set is the first ``limit`` of the rest. A ``calib_data`` folder that shares an image
+    (by path or by content) with the evaluation set is refused unless ``allow_overlap``.
+    """
+    if calib_size < 1:
+        raise ConfigError(f"--calib-size must be at least 1, got {calib_size}")
+    dataset = open_dataset(data, labels=labels, class_map=class_map) if data else None
+    calib_set = open_calibration(calib_data) if calib_data else None
+    order = list(np.random.default_rng(seed).permutation(len(dataset.samples))) if dataset else []
+    samples = [dataset.samples[i] for i in order] if dataset else []
+    if calib_set is None and dataset is not None:
+        held = min(calib_size, len(samples) // 2)
+        calib_paths, samples = [p for p, _ in samples[len(samples) - held:]], samples[:len(samples) - held]
+        source = "data-slice"
+    elif calib_set is not None:
+        rng = np.random.default_rng(seed + 1)
+        picked = sorted(rng.permutation(len(calib_set))[:calib_size])
+        calib_paths, source = [calib_set[i] for i in picked], "calib-data"
+    else:
+        calib_paths, source = [], "synthetic"
+    if limit is not None:
+        if limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {limit}")
+        samples = samples[:limit]
+    overlap = _overlap([p for p, _ in samples], calib_paths) if calib_set is not None else []
+    if overlap and not allow_overlap:
+        raise ConfigError(f"{len(overlap)} calibration images are also evaluation images (e.g. {overlap[0]}); "
+                          "calibrating on test images inflates INT8 accuracy. Use disjoint folders, or pass "
+                          "--allow-calib-overlap to accept it (recorded in every result)")
+    return ImageSets(eval_samples=tuple(samples), calib_paths=tuple(calib_paths), calib_source=source,
+                     dataset=dataset.describe() if dataset else {}, overlap_forced=bool(overlap),
+                     num_classes=dataset.num_classes if dataset else None)
+
+
+def open_calibration(path: str) -> list[str]:
+    """Calibration images need no labels: every image under the folder, sorted."""
+    from edgebench.data.layouts import _images_under
+
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"calibration folder {root} does not exist; pass --calib-data with a folder of images")
+    images = [str(p) for p in _images_under(root)]
+    if not images:
+        raise ConfigError(f"no images found under {root}; --calib-data needs a folder of images")
+    return images
+
+
+def _overlap(eval_paths: list[str], calib_paths: list[str]) -> list[str]:
+    """Calibration images that are evaluation images: same file, or same bytes (copies)."""
+    resolved = {os.path.realpath(p) for p in eval_paths}
+    shared = [p for p in calib_paths if os.path.realpath(p) in resolved]
+    sizes: dict[int, list[str]] = {}
+    for p in eval_paths:
+        sizes.setdefault(os.path.getsize(p), []).append(p)
+    for p in calib_paths:
+        if p in shared:
+            continue
+        candidates = sizes.get(os.path.getsize(p), [])
+        if candidates and _file_hash(p) in {_file_hash(c) for c in candidates}:
+            shared.append(p)
+    return shared
+
+
+def _file_hash(path: str) -> str:
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+
+
+def _digest(items: list[str]) -> str:
+    return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
+
+
+# -- pixels ---------------------------------------------------------------------------------------------
+def materialize(paths: list[str], pre: Preprocess, cache_dir: Path, *, labels: list[int] | None = None,
+                say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Decode and crop ``paths`` for ``pre`` into a cached uint8 .npy; returns a reference to it."""
+    from edgebench.data.images import crop_image
+
+    geometry = {k: v for k, v in asdict(pre).items() if k in ("input_size", "interpolation", "crop_pct")}
+    stamp = [(p, os.path.getsize(p), int(os.path.getmtime(p))) for p in paths]
+    key = hashlib.sha256(json.dumps([geometry, stamp]).encode()).hexdigest()[:20]
+    folder = cache_dir / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    crops_path = folder / f"{key}.npy"
+    if not crops_path.exists():
+        if say:
+            say(f"  decoding {len(paths)} images at {pre.input_size[1]}x{pre.input_size[2]} ({pre.interpolation}, "
+                f"crop {pre.crop_pct:.3f})...")
+        _, height, width = pre.input_size
+        crops = np.empty((len(paths), height, width, 3), dtype=np.uint8)
+        for i, path in enumerate(paths):
+            crops[i] = crop_image(path, pre)
+        tmp = crops_path.with_name(f"{key}.tmp{os.getpid()}.npy")
+        np.save(tmp, crops)
+        os.replace(tmp, crops_path)
+    ref = {"crops": str(crops_path), "count": len(paths), "key": key, "synthetic": False}
+    if labels is not None:
+        ref["labels"] = [int(v) for v in labels]
+    return ref
+
+
+def synthetic_crops(count: int, pre: Preprocess, seed: int, cache_dir: Path) -> dict[str, Any]:
+    """Seeded uniform-noise images: calibration of last resort (see SYNTHETIC_WARNING)."""
+    _, height, width = pre.input_size
+    folder = cache_dir / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"synthetic-{count}-{height}x{width}-{seed}.npy"
+    if not path.exists():
+        crops = np.random.default_rng(seed).integers(0, 256, (count, height, width, 3), dtype=np.uint8)
+        tmp = path.with_name(path.stem + f".tmp{os.getpid()}.npy")
+        np.save(tmp, crops)
+        os.replace(tmp, path)
+    return {"crops": str(path), "count": count, "key": path.stem, "synthetic": True}
+
+
+def load_crops(ref: dict[str, Any]) -> np.ndarray:
+    """The uint8 crops of a reference, memory-mapped (a worker reads only what it uses)."""
+    return np.load(ref["crops"], mmap_mode="r")
+
+
+def batches(crops: np.ndarray, pre: Preprocess, batch_size: int):
+    """Normalised float32 batches of exactly ``batch_size`` (the last one padded by repeating its final
+    image, since compiled runtimes have a static batch); yields (batch, number of real images)."""
+    from edgebench.data.images import normalize
+
+    for start in range(0, len(crops), batch_size):
+        chunk = np.asarray(crops[start:start + batch_size])
+        real = len(chunk)
+        if real < batch_size:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - real, axis=0)])
+        yield normalize(chunk, pre), real

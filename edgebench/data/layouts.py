@@ -1,0 +1,189 @@
+"""Image datasets on disk → a list of (image path, class index), in the models' class order.
+
+Layouts understood (detected from the folder, never guessed silently):
+- ImageNet validation, one folder per synset (``n01440764/ILSVRC2012_val_00000293.JPEG``);
+- ImageNet validation, flat, with a ground-truth file: ILSVRC's ``LOC_val_solution.csv`` or a plain
+  ``filename label`` list (label: class index or synset);
+- any ImageFolder dataset (one folder per class) for a user's own model, the class order from a file or
+  from the sorted folder names (torchvision's ``ImageFolder`` rule).
+ImageNet labels are indices into the 1000 ILSVRC-2012 synsets in sorted order, as timm and torchvision
+models predict them.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from edgebench.errors import ConfigError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
+SYNSET = re.compile(r"^n\d{8}$")
+GROUND_TRUTH_NAMES = ("LOC_val_solution.csv", "val.txt", "labels.txt", "ground_truth.txt")
+LAYOUTS = ("imagenet-synset-folders", "imagenet-loc-csv", "label-list", "imagefolder")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images with labels. ``classes[i]`` names class ``i``; ``samples`` are sorted by path."""
+
+    root: str
+    layout: str
+    classes: tuple[str, ...]
+    samples: tuple[tuple[str, int], ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def describe(self) -> dict:
+        return {"root": self.root, "layout": self.layout, "images": len(self.samples), "classes": self.num_classes}
+
+
+@lru_cache(maxsize=1)
+def imagenet_synsets() -> tuple[str, ...]:
+    """The 1000 ILSVRC-2012 synsets in the order of the models' outputs (sorted WordNet ids)."""
+    path = Path(__file__).with_name("imagenet_synsets.txt")
+    return tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def _images_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if _is_image(p))
+
+
+def open_dataset(path: str | Path, *, labels: str | Path | None = None, class_map: str | Path | None = None) -> Dataset:
+    """Read a dataset folder. ``labels``: a ground-truth file for a flat folder; ``class_map``: the class
+    order of an ImageFolder dataset (one class name per line, or ``name index`` per line)."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"dataset folder {root} does not exist; pass --data with a folder of images")
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    loose = sorted(p for p in root.iterdir() if _is_image(p))
+    if labels is None and not loose and subdirs:
+        if all(SYNSET.match(d.name) for d in subdirs):
+            dataset = _synset_folders(root, subdirs)
+        else:
+            dataset = _image_folder(root, subdirs, class_map)
+    else:
+        dataset = _flat(root, loose, labels)
+    if not dataset.samples:
+        raise ConfigError(f"no images found in {root} (looked for {', '.join(IMAGE_SUFFIXES)}); "
+                          "point --data at an ImageNet validation folder or an ImageFolder dataset")
+    return dataset
+
+
+def _synset_folders(root: Path, subdirs: list[Path]) -> Dataset:
+    index = {s: i for i, s in enumerate(imagenet_synsets())}
+    unknown = [d.name for d in subdirs if d.name not in index]
+    if unknown:
+        raise ConfigError(f"{root}: folders {unknown[:5]} are not ImageNet-1k synsets; an ImageNet validation "
+                          "folder holds only the 1000 ILSVRC-2012 synset folders")
+    samples = [(str(p), index[d.name]) for d in subdirs for p in _images_under(d)]
+    return Dataset(str(root), "imagenet-synset-folders", imagenet_synsets(), tuple(sorted(samples)))
+
+
+def _image_folder(root: Path, subdirs: list[Path], class_map: str | Path | None) -> Dataset:
+    names = [d.name for d in subdirs]
+    classes = _read_class_map(Path(class_map)) if class_map else tuple(names)
+    index = {c: i for i, c in enumerate(classes)}
+    missing = [n for n in names if n not in index]
+    if missing:
+        raise ConfigError(f"{root}: class folders {missing[:5]} are not in the class map {class_map}; "
+                          "add them to the map or remove the folders")
+    samples = [(str(p), index[d.name]) for d in subdirs for p in _images_under(d)]
+    return Dataset(str(root), "imagefolder", classes, tuple(sorted(samples)))
+
+
+def _read_class_map(path: Path) -> tuple[str, ...]:
+    """One class name per line (line order = index), or ``name index`` pairs."""
+    if not path.is_file():
+        raise ConfigError(f"class map {path} does not exist; give a text file with one class name per line")
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    if rows and all(len(r) == 2 and r[1].isdigit() for r in rows):
+        pairs = {int(i): name for name, i in rows}
+        if sorted(pairs) != list(range(len(pairs))) or len(pairs) != len(rows):
+            raise ConfigError(f"class map {path}: indices must be 0..N-1, each once")
+        return tuple(pairs[i] for i in range(len(pairs)))
+    if any(len(r) != 1 for r in rows):
+        raise ConfigError(f"class map {path}: each line must be a class name, or a name and its index")
+    names = tuple(r[0] for r in rows)
+    if len(set(names)) != len(names):
+        raise ConfigError(f"class map {path} names a class twice")
+    return names
+
+
+def _flat(root: Path, images: list[Path], labels: str | Path | None) -> Dataset:
+    truth = Path(labels) if labels else next((c for base in (root, root.parent) for c in
+                                              (base / n for n in GROUND_TRUTH_NAMES) if c.is_file()), None)
+    if truth is None:
+        if not images:
+            return Dataset(str(root), "label-list", imagenet_synsets(), ())
+        raise ConfigError(f"{root} holds images but no ground truth: put {' or '.join(GROUND_TRUTH_NAMES)} beside "
+                          "them, pass --labels FILE, or use one folder per class")
+    if not truth.is_file():
+        raise ConfigError(f"ground-truth file {truth} does not exist")
+    if truth.suffix.lower() == ".csv":
+        layout, pairs = "imagenet-loc-csv", _read_loc_csv(truth)
+    else:
+        layout, pairs = "label-list", _read_label_list(truth)
+    synsets = imagenet_synsets()
+    index = {s: i for i, s in enumerate(synsets)}
+    by_stem = {p.stem: p for p in images}
+    by_name = {p.name: p for p in images}
+    samples, unlabelled, bad = [], [], []
+    for name, label in pairs:
+        image = by_name.get(name) or by_stem.get(Path(name).stem)
+        if image is None:
+            unlabelled.append(name)
+            continue
+        if label.isdigit() and int(label) < len(synsets):
+            samples.append((str(image), int(label)))
+        elif label in index:
+            samples.append((str(image), index[label]))
+        else:
+            bad.append(f"{name}: {label}")
+    if bad:
+        raise ConfigError(f"{truth}: labels that are neither a class index 0-999 nor an ImageNet-1k synset: "
+                          f"{bad[:5]}; fix the file")
+    if unlabelled and len(unlabelled) == len(pairs):
+        raise ConfigError(f"{truth} names no image that is in {root} (e.g. {unlabelled[0]}); "
+                          "is it the ground truth of this folder?")
+    labelled = {s for s, _ in samples}
+    missing = [p.name for p in images if str(p) not in labelled]
+    if missing:
+        raise ConfigError(f"{len(missing)} images in {root} have no label in {truth} (e.g. {missing[:3]}); "
+                          "a mislabelled set would make accuracy meaningless")
+    return Dataset(str(root), layout, synsets, tuple(sorted(samples)))
+
+
+def _read_loc_csv(path: Path) -> list[tuple[str, str]]:
+    """ILSVRC ``LOC_val_solution.csv``: ImageId,PredictionString ("n01751748 x y x y ..."): the first synset."""
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows or [c.strip() for c in rows[0][:2]] != ["ImageId", "PredictionString"]:
+        raise ConfigError(f"{path} is not in LOC_val_solution.csv format (header ImageId,PredictionString)")
+    pairs = []
+    for line, row in enumerate(rows[1:], 2):
+        if len(row) < 2 or not row[1].split():
+            raise ConfigError(f"{path}:{line}: expected 'ImageId,<synset> <box>...', got {','.join(row)!r}")
+        pairs.append((row[0].strip(), row[1].split()[0]))
+    return pairs
+
+
+def _read_label_list(path: Path) -> list[tuple[str, str]]:
+    """``filename label`` per line (ILSVRC ``val.txt``; label an index or a synset)."""
+    pairs = []
+    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        if len(parts) != 2:
+            raise ConfigError(f"{path}:{line_no}: expected 'filename label', got {line.strip()!r}")
+        pairs.append((parts[0], parts[1]))
+    return pairs

@@ -1,0 +1,90 @@
+"""Recipes: how one toolchain turns the FP32 artifact into a reduced-precision one.
+
+A runtime names the recipe of each precision it offers (``Runtime.recipes``); a recipe says which
+settings it used, needs calibration images or not, and builds its artifact. Caching, calibration data
+and process isolation live outside the recipes (``edgebench.quantize.build``).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+
+from edgebench.errors import ConfigError
+from edgebench.export.artifact import Artifact
+from edgebench.models.spec import ModelSpec
+
+CALIB_METHODS = ("minmax", "entropy", "percentile")
+ORT_FORMATS = ("qdq", "qoperator")
+ORT_ACTIVATIONS = ("u8", "s8")
+AUTO_BOOL = ("auto", "on", "off")
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantOptions:
+    """Knobs of the INT8 recipes. The defaults are the fastest recipe measured on x86 CPUs (README)."""
+
+    calib_method: str = "minmax"  # ONNX Runtime static INT8: how activation ranges are chosen
+    ort_format: str = "qdq"  # QDQ (ONNX Runtime fuses it into integer kernels) or QOperator
+    ort_activations: str = "u8"  # U8S8: ONNX Runtime's fast path on x86 (S8S8 is 2-14x slower there)
+    reduce_range: str = "auto"  # 7-bit weights: on by auto only where the CPU lacks VNNI (U8S8 saturation)
+    per_channel: bool = True
+    ort_preprocess: bool = False  # onnxruntime's quant_pre_process (shape inference + optimisation) first
+    nncf_preset: str = "performance"  # "performance" (symmetric) or "mixed" (asymmetric activations)
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("--calib-method", self.calib_method, CALIB_METHODS),
+                                     ("--ort-quant-format", self.ort_format, ORT_FORMATS),
+                                     ("--ort-activations", self.ort_activations, ORT_ACTIVATIONS),
+                                     ("--reduce-range", self.reduce_range, AUTO_BOOL),
+                                     ("--nncf-preset", self.nncf_preset, ("performance", "mixed"))):
+            if value not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class CalibrationData:
+    """Normalised calibration batches from cached uint8 crops (memory-mapped, read per batch)."""
+
+    def __init__(self, crops: np.ndarray, spec: ModelSpec, batch_size: int = 1) -> None:
+        self.crops, self.spec, self.batch_size = crops, spec, batch_size
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        from edgebench.data.images import normalize
+
+        for start in range(0, len(self.crops), self.batch_size):
+            yield normalize(np.asarray(self.crops[start:start + self.batch_size]), self.spec.preprocess)
+
+
+class Recipe(ABC):
+    name: ClassVar[str]
+    precision: ClassVar[str]
+    toolchain: ClassVar[str]
+    packages: ClassVar[tuple[str, ...]]  # distributions whose versions key the cache
+    needs_calibration: ClassVar[bool] = False
+
+    def __init__(self, options: QuantOptions) -> None:
+        self.options = options
+
+    def settings(self) -> dict[str, Any]:
+        """The settings this recipe uses (recorded in results and part of the cache key)."""
+        return {}
+
+    @abstractmethod
+    def build(self, source: Artifact, spec: ModelSpec, calibration: CalibrationData | None, out_dir: Path) -> Artifact:
+        """Write the artifact into ``out_dir`` (empty, owned by the caller) and describe it."""
+
+
+def get_recipe(path: str, options: QuantOptions) -> Recipe:
+    """A recipe from its ``module:Class`` path (the modules import their toolchain only in ``build``)."""
+    module_name, _, class_name = path.partition(":")
+    return getattr(import_module(module_name), class_name)(options)

@@ -1,0 +1,85 @@
+"""Build a reduced-precision artifact in a worker process, cached like exports.
+
+The cache key holds everything that changes the artifact: the source file (its export key, or its
+bytes), the recipe and its settings, the calibration images (their list and preprocessing) and the
+toolchain versions. A second run with the same inputs quantises nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from edgebench.data.evalset import load_crops
+from edgebench.export.artifact import Artifact
+from edgebench.harness.env import package_version
+from edgebench.models.spec import ModelSpec
+from edgebench.quantize.base import CalibrationData, QuantOptions, get_recipe
+
+QUANTIZE_VERSION = 1  # bump when a recipe's code changes, to invalidate caches
+
+
+def source_identity(artifact: Artifact) -> str:
+    """Exported files live in a folder named by their cache key; a user's file is identified by its bytes."""
+    path = Path(artifact.path)
+    if artifact.toolchain == "user file":
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    return f"{path.parent.name}/{path.name}"
+
+
+def build_artifact(job: dict[str, Any]) -> dict[str, Any]:
+    """The ``quantize`` job: returns {"artifact": ..., "quantization": ...}; raises on failure."""
+    spec = ModelSpec.from_dict(job["model"])
+    source = Artifact.from_dict(job["source"])
+    recipe = get_recipe(job["recipe"], QuantOptions(**job["options"]))
+    calib_ref = job.get("calibration") if recipe.needs_calibration else None
+    key_data = {
+        "model": spec.id, "source": source_identity(source), "recipe": recipe.name, "settings": recipe.settings(),
+        "calibration": {k: calib_ref[k] for k in ("key", "count", "synthetic")} if calib_ref else None,
+        "preprocess": spec.to_dict()["preprocess"] if calib_ref else None,
+        "versions": {p: package_version(p) for p in recipe.packages}, "quantize_version": QUANTIZE_VERSION,
+    }
+    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{spec.id}-{recipe.name}")
+    folder = Path(job["cache_dir"]) / "quantized" / f"{slug}-{key}"
+    meta_path = folder / "quantized.json"
+    if meta_path.exists():
+        record = json.loads(meta_path.read_text())
+        record["quantization"]["cached"] = True
+        return record
+
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    calibration = CalibrationData(load_crops(calib_ref), spec) if calib_ref else None
+    started = time.perf_counter()
+    built = recipe.build(source, spec, calibration, tmp)
+    elapsed = time.perf_counter() - started
+    # The artifact was written into tmp; it lives in folder once renamed.
+    artifact = Artifact(path=str(folder / Path(built.path).name), format=built.format, precision=built.precision,
+                        toolchain=built.toolchain, versions=key_data["versions"], meta=built.meta)
+    record = {
+        "artifact": artifact.to_dict(),
+        "quantization": {"recipe": recipe.name, "precision": recipe.precision, "toolchain": recipe.toolchain,
+                         "settings": recipe.settings(), "seconds": round(elapsed, 3), "cache_key": key_data,
+                         "calibration": _calibration_record(calib_ref, job)},
+    }
+    (tmp / "quantized.json").write_text(json.dumps(record, indent=1))
+    for leftover in ("source.onnx", "preprocessed.onnx"):
+        (tmp / leftover).unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    record["quantization"]["cached"] = False
+    return record
+
+
+def _calibration_record(calib_ref: dict[str, Any] | None, job: dict[str, Any]) -> dict[str, Any] | None:
+    if not calib_ref:
+        return None
+    return {"images": calib_ref["count"], "source": job.get("calib_source", "synthetic"),
+            "synthetic": bool(calib_ref.get("synthetic"))}
