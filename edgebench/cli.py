@@ -223,7 +223,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             runtime = get_runtime(name)
             available = runtime.availability()
             state = f"available ({runtime.version()})" if available.ok else f"unavailable: {available.reason}"
-            print(f"{name:<12} {runtime.device:<4} {','.join(runtime.precisions):<10} {state}")
+            print(f"{name:<12} {runtime.device:<4} {','.join(runtime.precisions):<29} {state}")
     elif args.source:
         if args.source == "timm":
             import timm

@@ -62,3 +62,20 @@ def prepared_timm(cache_dir):
 
     spec = resolve_model("timm:test_efficientnet")
     return spec, prepare(spec, weights="random", checkpoint=None, seed=0, cache_dir=cache_dir, online=False)
+
+
+@pytest.fixture(scope="session")
+def image_task(tmp_path_factory):
+    """A small CNN trained on generated images (seconds), as ``net.onnx`` with its YAML, and its held-out
+    images as an ImageFolder dataset ``val/``."""
+    from imagegen import train_tiny_classifier, write_imagefolder
+
+    from edgebench.export.onnx_export import onnx_from_torch
+
+    root = tmp_path_factory.mktemp("image_task")
+    write_imagefolder(root / "train", 120, seed=1)
+    write_imagefolder(root / "val", 80, seed=2)
+    model, _ = train_tiny_classifier(root / "train")
+    onnx_from_torch(model, root / "net.onnx", (3, 32, 32))
+    (root / "net.yaml").write_text("interpolation: bilinear\ncrop_pct: 0.875\n")
+    return {"root": root, "onnx": root / "net.onnx", "val": root / "val"}

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgebench.data.layouts import Dataset, open_dataset
+from edgebench.data.layouts import open_dataset
 from edgebench.errors import ConfigError
 from edgebench.models.spec import Preprocess
 
@@ -137,11 +137,13 @@ def materialize(paths: list[str], pre: Preprocess, cache_dir: Path, *, labels: l
             say(f"  decoding {len(paths)} images at {pre.input_size[1]}x{pre.input_size[2]} ({pre.interpolation}, "
                 f"crop {pre.crop_pct:.3f})...")
         _, height, width = pre.input_size
-        crops = np.empty((len(paths), height, width, 3), dtype=np.uint8)
+        tmp = crops_path.with_name(f"{key}.tmp{os.getpid()}.npy")
+        # Written straight to disk: 50,000 ImageNet crops are 7.5 GB, more than a small board's memory.
+        crops = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), height, width, 3))
         for i, path in enumerate(paths):
             crops[i] = crop_image(path, pre)
-        tmp = crops_path.with_name(f"{key}.tmp{os.getpid()}.npy")
-        np.save(tmp, crops)
+        crops.flush()
+        del crops
         os.replace(tmp, crops_path)
     ref = {"crops": str(crops_path), "count": len(paths), "key": key, "synthetic": False}
     if labels is not None:

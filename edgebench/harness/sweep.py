@@ -324,7 +324,8 @@ def _compare_with_fp32(record: dict[str, Any], finished: dict[str, dict[str, Any
     ratio = record["latency_ms"]["p50"] / sibling["latency_ms"]["p50"]
     record["speedup_vs_fp32"] = 1.0 / ratio
     if ratio > SLOWER_MARGIN:
-        reason = get_runtime(record["runtime"]).slower_reasons.get(record["precision"], "no known reason")
+        settings = (record.get("quantization") or {}).get("settings") or {}
+        reason = get_runtime(record["runtime"]).slower_reason(record["precision"], settings)
         record["slower_than_fp32"] = {"ratio": ratio, "fp32_p50_ms": sibling["latency_ms"]["p50"],
                                       "likely_reason": reason}
 

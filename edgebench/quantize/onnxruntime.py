@@ -17,7 +17,9 @@ from edgebench.harness.env import cpu_flags
 from edgebench.models.spec import ModelSpec
 from edgebench.quantize.base import CalibrationData, Recipe
 
-CALIBRATION_BATCH = 8  # batches of 8 calibrate as well as batches of 1 for min/max and histograms, faster
+# Min/max calibrates as well on batches of 8 as on single images, faster; the histogram calibrators
+# (entropy, percentile) stack per-batch arrays and need every batch the same size.
+MINMAX_BATCH = 8
 
 
 def _has_vnni() -> bool:
@@ -74,7 +76,7 @@ class OrtStaticInt8(Recipe):
         model_path = _without_value_info(source.path, out_dir)
         model_path = _preprocessed(model_path, out_dir) if s["preprocess"] else model_path
         input_name = _input_name(model_path)
-        calibration.batch_size = CALIBRATION_BATCH
+        calibration.batch_size = MINMAX_BATCH if s["calibration"] == "minmax" else 1
 
         class Reader(CalibrationDataReader):
             def __init__(self) -> None:

@@ -82,6 +82,11 @@ class Runtime(ABC):
     def distribution(cls) -> str:
         return cls.package
 
+    @classmethod
+    def slower_reason(cls, precision: str, settings: dict[str, Any]) -> str:
+        """Why a ``precision`` cell built with recipe ``settings`` is likely slower than FP32."""
+        return cls.slower_reasons.get(precision, "no known reason")
+
     def supports(self, spec: ModelSpec, precision: str, batch_size: int) -> str | None:
         """None when the cell can run, else why it is skipped."""
         if spec.fixed_batch and spec.fixed_batch != batch_size:

@@ -39,6 +39,13 @@ class OnnxRuntimeRuntime(Runtime):
     }
     description = "ONNX Runtime, CPU execution provider"
 
+    @classmethod
+    def slower_reason(cls, precision: str, settings: dict) -> str:
+        if precision == "int8" and settings.get("activations") == "S8":
+            return ("this recipe quantises activations to S8; ONNX Runtime's fast integer kernels on x86 take U8 "
+                    "activations (use the default --ort-activations u8)")
+        return super().slower_reason(precision, settings)
+
     def load(self, artifact: Artifact, spec: ModelSpec, options: SessionOptions) -> Session:
         import onnxruntime as ort
 

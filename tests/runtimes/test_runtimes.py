@@ -66,4 +66,5 @@ def test_supports_explains_skips(prepared_timm, tiny_onnx):
 
     onnx_spec = resolve_model(f"onnx:{tiny_onnx}")
     assert "no PyTorch implementation" in PyTorchRuntime().supports(onnx_spec, "fp32", 1)
-    assert "does not offer int8" in get_runtime("onnxruntime")().supports(onnx_spec, "int8", 1)
+    assert "does not offer bf16" in get_runtime("onnxruntime")().supports(onnx_spec, "bf16", 1)
+    assert get_runtime("onnxruntime")().supports(onnx_spec, "int8", 1) is None

@@ -10,20 +10,23 @@ CLASSES = ("red_rows", "green_cols", "blue_checks", "gray_diagonals")
 COLOURS = ((220, 40, 40), (40, 200, 60), (50, 70, 230), (150, 150, 150))
 
 
-def make_image(label: int, rng: np.random.Generator, size: tuple[int, int] = (40, 40)) -> np.ndarray:
+def make_image(label: int, rng: np.random.Generator, size: tuple[int, int] = (40, 40), noise: float = 12.0) -> np.ndarray:
     h, w = size
     yy, xx = np.mgrid[0:h, 0:w]
     phase = rng.integers(0, 8)
     pattern = {0: (yy + phase) // 4 % 2, 1: (xx + phase) // 4 % 2,
                2: ((yy + phase) // 4 + (xx + phase) // 4) % 2, 3: (xx + yy + phase) // 4 % 2}[label]
-    colour = np.asarray(COLOURS[label], np.float32) * rng.uniform(0.7, 1.1)
+    # Past a noise of 50 the colour no longer tells the class: only the stripes do (a harder task).
+    hue = COLOURS[label] if noise <= 50 else COLOURS[int(rng.integers(0, len(COLOURS)))]
+    colour = np.asarray(hue, np.float32) * rng.uniform(0.7, 1.1)
     image = pattern[..., None] * colour + (1 - pattern[..., None]) * 30.0
-    image += rng.normal(0, 12, image.shape)
+    image += rng.normal(0, noise, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def write_imagefolder(root: Path, per_class: int, seed: int, names: tuple[str, ...] = CLASSES) -> Path:
-    """One folder per class name, PNG images of a few sizes."""
+def write_imagefolder(root: Path, per_class: int, seed: int, names: tuple[str, ...] = CLASSES,
+                      noise: float = 12.0) -> Path:
+    """One folder per class name, PNG images of a few sizes (more ``noise``: a harder task)."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -32,7 +35,7 @@ def write_imagefolder(root: Path, per_class: int, seed: int, names: tuple[str, .
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             size = (int(rng.integers(36, 48)), int(rng.integers(36, 48)))
-            Image.fromarray(make_image(label % len(CLASSES), rng, size)).save(folder / f"{name}_{seed}_{i:04d}.png")
+            Image.fromarray(make_image(label % len(CLASSES), rng, size, noise)).save(folder / f"{name}_{seed}_{i:04d}.png")
     return root
 
 

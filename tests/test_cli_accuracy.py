@@ -1,0 +1,69 @@
+"""``edgebench run`` with images: accuracy per cell against the FP32 reference, INT8 calibrated on a
+held-out slice, synthetic calibration said loudly, and bad image folders refused clearly."""
+from __future__ import annotations
+
+import json
+
+from conftest import FAST, run_cli
+
+
+def _results(run_dir):
+    return {r["key"]: r for r in map(json.loads, (run_dir / "results.jsonl").read_text().splitlines())}
+
+
+def test_accuracy_and_int8_on_real_images(image_task, tmp_path, cache_dir):
+    out = tmp_path / "run"
+    done = run_cli("run", "--model", f"onnx:{image_task['onnx']}", "--data", str(image_task["val"]),
+                   "--calib-size", "60", "--limit", "200", "--runtime", "onnxruntime", "--runtime", "openvino",
+                   "--precision", "int8", "--precision", "fp32", "--batch-size", "4",
+                   "--out", str(out), "--cache-dir", str(cache_dir), *FAST)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "accuracy on 200 of 320 images" in done.stderr and "calibration: 60 images (data-slice)" in done.stderr
+    results = _results(out)
+    assert len(results) == 4 and all(r["status"] == "ok" for r in results.values())
+    for record in results.values():
+        acc = record["accuracy"]
+        assert acc["images"] == 200 and acc["eval_set"]["eval_images"] == 200 and acc["representative"]
+        assert acc["top1"] > 0.9 and acc["top1_ci95"][0] <= acc["top1"] <= acc["top1_ci95"][1]
+        assert acc["reference"]["runtime"] == "onnxruntime" and acc["vs_reference"]["cosine_mean"] > 0.99
+        assert abs(acc["vs_reference"]["top1_change"]["delta"]) <= 0.02
+        assert (out / "eval" / acc["predictions"]).exists()
+    for runtime in ("onnxruntime", "openvino"):
+        int8 = results[f"onnx:{image_task['onnx']}|{runtime}|int8|b4"]
+        assert int8["calibration"] == {"images": 60, "source": "data-slice", "synthetic": False}
+        assert int8["quantization"]["recipe"] in ("ort-static-int8", "nncf-ptq-int8")
+        assert int8["speedup_vs_fp32"] > 0 and int8["size_mb"] < results[int8["key"].replace("int8", "fp32")]["size_mb"]
+    table = (out / "table.md").read_text()
+    assert "## Precisions and accuracy" in table and "no significant change" in table
+
+
+def test_int8_without_images_warns_of_synthetic_calibration(prepared_timm, tmp_path, cache_dir):
+    out = tmp_path / "run"
+    done = run_cli("run", "--model", "timm:test_efficientnet", "--weights", "random", "--runtime", "onnxruntime",
+                   "--precision", "int8", "--batch-size", "1", "--out", str(out), "--cache-dir", str(cache_dir), *FAST)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "SYNTHETIC" in done.stderr
+    (record,) = _results(out).values()
+    assert record["calibration"]["synthetic"] and "SYNTHETIC" in record["warnings"][0]
+    assert record["accuracy"] is None
+
+
+def test_class_count_mismatch_is_recorded_not_fatal(prepared_timm, image_task, tmp_path, cache_dir):
+    out = tmp_path / "run"
+    done = run_cli("run", "--model", "timm:test_efficientnet", "--weights", "random", "--runtime", "onnxruntime",
+                   "--data", str(image_task["val"]), "--batch-size", "1", "--out", str(out),
+                   "--cache-dir", str(cache_dir), *FAST)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (record,) = _results(out).values()
+    assert record["accuracy"] is None and "predicts 1000 classes but the dataset has 4" in record["accuracy_error"]
+
+
+def test_bad_image_folders_stop_before_running(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args, message in ((["--data", str(tmp_path / "missing")], "does not exist"),
+                          (["--data", str(empty)], "no images found"),
+                          (["--labels", "x.txt"], "give --data too"),
+                          (["--precision", "int4"], "--precision must be among")):
+        done = run_cli("run", "--model", "timm:test_efficientnet", "--out", str(tmp_path / "o"), *args)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
