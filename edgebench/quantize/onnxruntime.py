@@ -106,7 +106,7 @@ class OrtDynamicInt8(Recipe):
     packages = ("onnxruntime", "onnx")
 
     def settings(self) -> dict[str, Any]:
-        # U8 weights: ConvInteger with S8 weights ran 3.5x slower than U8 for resnet50 on x86 (README).
+        # U8 weights: ConvInteger with S8 weights ran 2.6-3.6x slower than U8 for resnet50 on x86 (README).
         return {"weights": "U8", "activations": "U8 (ranges computed per call)", "per_channel": False}
 
     def build(self, source: Artifact, spec: ModelSpec, calibration: CalibrationData | None, out_dir: Path) -> Artifact:
