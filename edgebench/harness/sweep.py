@@ -285,7 +285,8 @@ class Sweep:
         accuracy = record.get("accuracy")
         if not accuracy:
             return
-        accuracy["eval_set"] = self.images.describe()
+        # The crops key names the exact pixels (image list and preprocessing) every cell of the model read.
+        accuracy["eval_set"] = {**self.images.describe(), "crops_key": inputs["eval"]["key"]}
         accuracy["reference"] = {"runtime": reference.get("runtime"), "precision": "fp32",
                                  "status": reference.get("status"), "reason": reference.get("reason")}
         caveats = []
