@@ -37,6 +37,9 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edgebench.data.evalset import DEFAULT_CALIB_SIZE
+    from edgebench.quantize.base import CALIB_METHODS, ORT_ACTIVATIONS, ORT_FORMATS, QuantOptions
+
     parser = argparse.ArgumentParser(prog="edgebench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -61,19 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
     images.add_argument("--class-map", metavar="FILE", help="class order of an ImageFolder --data (one name per line)")
     images.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate a fixed, seeded subset of N images")
     images.add_argument("--calib-data", metavar="DIR", help="calibration images (default: a held-out slice of --data)")
-    images.add_argument("--calib-size", type=_positive_int, default=300, metavar="N", help="calibration images (default 300)")
+    images.add_argument("--calib-size", type=_positive_int, default=DEFAULT_CALIB_SIZE, metavar="N",
+                        help=f"calibration images (default {DEFAULT_CALIB_SIZE})")
     images.add_argument("--allow-calib-overlap", action="store_true",
                         help="accept calibration images that are also evaluation images (recorded)")
     quant = run.add_argument_group("quantisation recipes (defaults: the fastest measured; see README)")
-    quant.add_argument("--calib-method", choices=("minmax", "entropy", "percentile"), default="minmax",
+    quant.add_argument("--calib-method", choices=CALIB_METHODS, default=QuantOptions.calib_method,
                        help="ONNX Runtime static INT8 calibration")
-    quant.add_argument("--ort-quant-format", choices=("qdq", "qoperator"), default="qdq")
-    quant.add_argument("--ort-activations", choices=("u8", "s8"), default="u8")
-    quant.add_argument("--reduce-range", choices=("auto", "on", "off"), default="auto",
+    quant.add_argument("--ort-quant-format", choices=ORT_FORMATS, default=QuantOptions.ort_format)
+    quant.add_argument("--ort-activations", choices=ORT_ACTIVATIONS, default=QuantOptions.ort_activations)
+    quant.add_argument("--reduce-range", choices=("auto", "on", "off"), default=QuantOptions.reduce_range,
                        help="7-bit weights (auto: on where the CPU lacks VNNI)")
     quant.add_argument("--no-per-channel", action="store_true", help="per-tensor INT8 weights")
     quant.add_argument("--ort-preprocess", action="store_true", help="run onnxruntime's quant_pre_process first")
-    quant.add_argument("--nncf-preset", choices=("performance", "mixed"), default="performance")
+    quant.add_argument("--nncf-preset", choices=("performance", "mixed"), default=QuantOptions.nncf_preset)
     timing = run.add_argument_group("timing")
     timing.add_argument("--quick", action="store_true", help="short timing profile (a look, not a benchmark)")
     timing.add_argument("--warmup", type=int, metavar="N", help="minimum warm-up iterations")

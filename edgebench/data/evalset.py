@@ -3,8 +3,6 @@ preprocessing and cached as uint8 crops, so every runtime and every quantiser re
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,7 +10,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgebench.data.layouts import open_dataset
+from edgebench.cache import content_key, file_sha256
+from edgebench.data.layouts import images_under, open_dataset
 from edgebench.errors import ConfigError
 from edgebench.models.spec import Preprocess
 
@@ -39,8 +38,8 @@ class ImageSets:
     def describe(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "eval_images": len(self.eval_samples), "calib_images": len(self.calib_paths),
                 "calib_source": self.calib_source, "overlap_forced": self.overlap_forced,
-                "eval_id": _digest([p for p, _ in self.eval_samples]),
-                "calib_id": _digest(list(self.calib_paths)) if self.calib_paths else None}
+                "eval_id": content_key([p for p, _ in self.eval_samples]),
+                "calib_id": content_key(list(self.calib_paths)) if self.calib_paths else None}
 
 
 def select_images(*, data: str | None, labels: str | None = None, class_map: str | None = None,
@@ -53,8 +52,6 @@ def select_images(*, data: str | None, labels: str | None = None, class_map: str
     the evaluation set is the first ``limit`` of the rest. A ``calib_data`` folder that shares an image
     (by path or by content) with the evaluation set is refused unless ``allow_overlap``.
     """
-    if calib_size < 1:
-        raise ConfigError(f"--calib-size must be at least 1, got {calib_size}")
     dataset = open_dataset(data, labels=labels, class_map=class_map) if data else None
     calib_set = open_calibration(calib_data) if calib_data else None
     order = list(np.random.default_rng(seed).permutation(len(dataset.samples))) if dataset else []
@@ -70,8 +67,6 @@ def select_images(*, data: str | None, labels: str | None = None, class_map: str
     else:
         calib_paths, source = [], "synthetic"
     if limit is not None:
-        if limit < 1:
-            raise ConfigError(f"--limit must be at least 1, got {limit}")
         samples = samples[:limit]
     overlap = _overlap([p for p, _ in samples], calib_paths) if calib_set is not None else []
     if overlap and not allow_overlap:
@@ -85,12 +80,10 @@ def select_images(*, data: str | None, labels: str | None = None, class_map: str
 
 def open_calibration(path: str) -> list[str]:
     """Calibration images need no labels: every image under the folder, sorted."""
-    from edgebench.data.layouts import _images_under
-
     root = Path(path).expanduser()
     if not root.is_dir():
         raise ConfigError(f"calibration folder {root} does not exist; pass --calib-data with a folder of images")
-    images = [str(p) for p in _images_under(root)]
+    images = [str(p) for p in images_under(root)]
     if not images:
         raise ConfigError(f"no images found under {root}; --calib-data needs a folder of images")
     return images
@@ -107,17 +100,9 @@ def _overlap(eval_paths: list[str], calib_paths: list[str]) -> list[str]:
         if p in shared:
             continue
         candidates = sizes.get(os.path.getsize(p), [])
-        if candidates and _file_hash(p) in {_file_hash(c) for c in candidates}:
+        if candidates and file_sha256(p) in {file_sha256(c) for c in candidates}:
             shared.append(p)
     return shared
-
-
-def _file_hash(path: str) -> str:
-    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
-
-
-def _digest(items: list[str]) -> str:
-    return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
 
 
 # -- pixels ---------------------------------------------------------------------------------------------
@@ -128,23 +113,18 @@ def materialize(paths: list[str], pre: Preprocess, cache_dir: Path, *, labels: l
 
     geometry = {k: v for k, v in asdict(pre).items() if k in ("input_size", "interpolation", "crop_pct")}
     stamp = [(p, os.path.getsize(p), int(os.path.getmtime(p))) for p in paths]
-    key = hashlib.sha256(json.dumps([geometry, stamp]).encode()).hexdigest()[:20]
-    folder = cache_dir / "images"
-    folder.mkdir(parents=True, exist_ok=True)
-    crops_path = folder / f"{key}.npy"
+    key = content_key([geometry, stamp], length=20)
+    crops_path = cache_dir / "images" / f"{key}.npy"
     if not crops_path.exists():
         if say:
             say(f"  decoding {len(paths)} images at {pre.input_size[1]}x{pre.input_size[2]} ({pre.interpolation}, "
                 f"crop {pre.crop_pct:.3f})...")
-        _, height, width = pre.input_size
-        tmp = crops_path.with_name(f"{key}.tmp{os.getpid()}.npy")
-        # Written straight to disk: 50,000 ImageNet crops are 7.5 GB, more than a small board's memory.
-        crops = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), height, width, 3))
-        for i, path in enumerate(paths):
-            crops[i] = crop_image(path, pre)
-        crops.flush()
-        del crops
-        os.replace(tmp, crops_path)
+
+        def decode(crops: np.ndarray) -> None:
+            for i, path in enumerate(paths):
+                crops[i] = crop_image(path, pre)
+
+        _write_npy(crops_path, (len(paths), *pre.input_size[1:], 3), decode)
     ref = {"crops": str(crops_path), "count": len(paths), "key": key, "synthetic": False}
     if labels is not None:
         ref["labels"] = [int(v) for v in labels]
@@ -154,15 +134,25 @@ def materialize(paths: list[str], pre: Preprocess, cache_dir: Path, *, labels: l
 def synthetic_crops(count: int, pre: Preprocess, seed: int, cache_dir: Path) -> dict[str, Any]:
     """Seeded uniform-noise images: calibration of last resort (see SYNTHETIC_WARNING)."""
     _, height, width = pre.input_size
-    folder = cache_dir / "images"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"synthetic-{count}-{height}x{width}-{seed}.npy"
+    path = cache_dir / "images" / f"synthetic-{count}-{height}x{width}-{seed}.npy"
     if not path.exists():
-        crops = np.random.default_rng(seed).integers(0, 256, (count, height, width, 3), dtype=np.uint8)
-        tmp = path.with_name(path.stem + f".tmp{os.getpid()}.npy")
-        np.save(tmp, crops)
-        os.replace(tmp, path)
+        def noise(crops: np.ndarray) -> None:
+            crops[:] = np.random.default_rng(seed).integers(0, 256, crops.shape, dtype=np.uint8)
+
+        _write_npy(path, (count, height, width, 3), noise)
     return {"crops": str(path), "count": count, "key": path.stem, "synthetic": True}
+
+
+def _write_npy(path: Path, shape: tuple[int, ...], fill: Callable[[np.ndarray], None]) -> None:
+    """Create a uint8 .npy by ``fill``-ing it on disk (50,000 ImageNet crops are 7.5 GB, more than a small
+    board's memory), under a temporary name until complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npy")
+    array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+    fill(array)
+    array.flush()
+    del array
+    os.replace(tmp, path)
 
 
 def load_crops(ref: dict[str, Any]) -> np.ndarray:

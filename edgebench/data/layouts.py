@@ -53,7 +53,7 @@ def _is_image(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def _images_under(folder: Path) -> list[Path]:
+def images_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if _is_image(p))
 
 
@@ -84,7 +84,7 @@ def _synset_folders(root: Path, subdirs: list[Path]) -> Dataset:
     if unknown:
         raise ConfigError(f"{root}: folders {unknown[:5]} are not ImageNet-1k synsets; an ImageNet validation "
                           "folder holds only the 1000 ILSVRC-2012 synset folders")
-    samples = [(str(p), index[d.name]) for d in subdirs for p in _images_under(d)]
+    samples = [(str(p), index[d.name]) for d in subdirs for p in images_under(d)]
     return Dataset(str(root), "imagenet-synset-folders", imagenet_synsets(), tuple(sorted(samples)))
 
 
@@ -96,7 +96,7 @@ def _image_folder(root: Path, subdirs: list[Path], class_map: str | Path | None)
     if missing:
         raise ConfigError(f"{root}: class folders {missing[:5]} are not in the class map {class_map}; "
                           "add them to the map or remove the folders")
-    samples = [(str(p), index[d.name]) for d in subdirs for p in _images_under(d)]
+    samples = [(str(p), index[d.name]) for d in subdirs for p in images_under(d)]
     return Dataset(str(root), "imagefolder", classes, tuple(sorted(samples)))
 
 

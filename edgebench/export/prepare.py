@@ -5,15 +5,12 @@ resolved weights, input size, opset, library versions), so a second run exports 
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from edgebench.cache import content_key, publish, slug, staging_dir
 from edgebench.errors import ExportError
 from edgebench.export.artifact import Artifact
 from edgebench.export.onnx_export import OPSET, onnx_from_torch, onnx_parity
@@ -34,17 +31,15 @@ def prepare(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: int,
     versions = {p: package_version(p) for p in ("torch", "timm", "torchvision", "onnx", "onnxscript")}
     key_data = {"model": spec.id, "weights": info.identity, "input": spec.input_shape, "opset": OPSET,
                 "export_version": EXPORT_VERSION, "versions": versions}
-    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
-    folder = cache_dir / "exports" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', spec.id)}-{key}"
+    key = content_key(key_data)
+    folder = cache_dir / "exports" / f"{slug(spec.id)}-{key}"
     meta_path = folder / "prepared.json"
     if meta_path.exists():
         record = json.loads(meta_path.read_text())
         record["cached"] = True
         return record
 
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = staging_dir(folder)
     import torch
 
     started = time.perf_counter()
@@ -53,8 +48,7 @@ def prepare(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: int,
         exporter = onnx_from_torch(module, tmp / "model.onnx", spec.input_shape)
     except ExportError as exc:
         # PyTorch can still be measured; the ONNX cells say why they have nothing to run. Not cached.
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        publish(tmp, folder)
         return {"model": spec.id, "weights": info.to_dict(), "params": count_params(module), "exporter": None,
                 "export_error": str(exc), "parity": {"ok": None, "reason": "export failed"}, "cached": False,
                 "artifacts": {"torch": _torch_artifact(folder, versions)}}
@@ -76,8 +70,7 @@ def prepare(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: int,
         },
     }
     (tmp / "prepared.json").write_text(json.dumps(record, indent=1))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)  # the folder appears whole or not at all
+    publish(tmp, folder)
     record["cached"] = False
     return record
 

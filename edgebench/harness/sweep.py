@@ -5,7 +5,6 @@ Results are appended the moment a cell ends; ``resume`` skips the cells already 
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgebench import __version__
+from edgebench.cache import slug
 from edgebench.config import RunConfig
 from edgebench.data.evalset import SYNTHETIC_WARNING, ImageSets, materialize, synthetic_crops
 from edgebench.errors import ConfigError
@@ -42,7 +42,7 @@ class Cell:
 
     @property
     def slug(self) -> str:
-        return _slug(self.key)
+        return slug(self.key)
 
 
 def plan(specs: list[ModelSpec], runtimes: list[str], config: RunConfig) -> list[Cell]:
@@ -140,7 +140,7 @@ class Sweep:
         job = {"kind": "prepare", "key": f"{spec.id}|prepare", "model": spec.to_dict(), "weights": self.config.weights,
                "checkpoint": self.config.checkpoint, "seed": self.config.seed,
                "cache_dir": str(self.config.cache_path), "online": self._online_for(spec)}
-        record = run_isolated(job, self.run_dir / "logs" / _slug(spec.id + "-prepare"),
+        record = run_isolated(job, self.run_dir / "logs" / slug(spec.id + "-prepare"),
                               timeout_s=self.config.prepare_timeout_s, env=self._thread_env())
         if record["status"] == "ok":
             weights = record["weights"]
@@ -163,7 +163,7 @@ class Sweep:
             self.say(f"accuracy on {described['eval_images']} of {data['images']} images in {data['root']} "
                      f"({data['layout']}, {data['classes']} classes); calibration: {described['calib_images']} images "
                      f"({described['calib_source']})")
-        if any(get_runtime(c.runtime).recipes.get(c.precision) for c in todo) and self.images.calib_source == "synthetic":
+        if _need_calibration(todo) and self.images.calib_source == "synthetic":
             self.say(f"WARNING: INT8 cells are {SYNTHETIC_WARNING}. Pass --calib-data DIR or --data DIR.")
 
     def _model_inputs(self, spec: ModelSpec, prepared: dict[str, Any], pending: list[Cell]) -> dict[str, Any]:
@@ -179,7 +179,7 @@ class Sweep:
                 inputs["eval"] = materialize([p for p, _ in images.eval_samples], spec.preprocess, cache,
                                              labels=[label for _, label in images.eval_samples], say=self.say)
                 inputs["reference"] = self._reference(spec, prepared, inputs["eval"])
-        if any(get_runtime(c.runtime).recipes.get(c.precision) for c in pending):
+        if _need_calibration(pending):
             if images.calib_paths:
                 inputs["calibration"] = materialize(list(images.calib_paths), spec.preprocess, cache, say=self.say)
             else:
@@ -191,13 +191,13 @@ class Sweep:
         """FP32 outputs on the evaluation images: PyTorch for torch models, ONNX Runtime for an ONNX file."""
         runtime = "pytorch" if "torch" in prepared.get("artifacts", {}) else "onnxruntime"
         fmt = "torch" if runtime == "pytorch" else "onnx"
-        out = self.run_dir / "eval" / f"{_slug(spec.id)}-reference.npy"
+        out = self.run_dir / "eval" / f"{slug(spec.id)}-reference.npy"
         out.parent.mkdir(parents=True, exist_ok=True)
         job = {"kind": "reference", "key": f"{spec.id}|reference", "model": spec.to_dict(), "runtime": runtime,
                "threads": self.threads, "batch_size": spec.fixed_batch or 32, "eval": eval_ref,
                "artifact": prepared["artifacts"][fmt], "out": str(out)}
         self.say(f"  FP32 reference outputs ({runtime}) on {eval_ref['count']} images...")
-        record = run_isolated(job, self.run_dir / "logs" / _slug(spec.id + "-reference"),
+        record = run_isolated(job, self.run_dir / "logs" / slug(spec.id + "-reference"),
                               timeout_s=self.config.prepare_timeout_s, env=self._thread_env())
         if record["status"] == "ok":
             self.say(f"  reference top-1 {record['top1']:.2%}, top-5 {record['top5']:.2%}")
@@ -228,7 +228,7 @@ class Sweep:
                    "calib_source": self.images.calib_source if calibration and not calibration["synthetic"] else "synthetic",
                    "cache_dir": str(self.config.cache_path)}
             self.say(f"  building {cell.precision} artifact for {cell.runtime} ({recipe.rpartition(':')[2]})...")
-            record = run_isolated(job, self.run_dir / "logs" / _slug(job["key"]),
+            record = run_isolated(job, self.run_dir / "logs" / slug(job["key"]),
                                   timeout_s=self.config.prepare_timeout_s, env=self._thread_env())
             if record["status"] != "ok":
                 record = {"reason": f"{cell.precision} conversion failed: {record['reason']}"}
@@ -315,6 +315,14 @@ def _size_mb(artifact: dict[str, Any]) -> float | None:
         return None
 
 
+def _need_calibration(cells: list[Cell]) -> bool:
+    """Whether any cell's precision is built by a recipe that calibrates (INT8, not FP16)."""
+    from edgebench.quantize.base import recipe_class
+
+    recipes = {get_runtime(c.runtime).recipes.get(c.precision) for c in cells} - {None}
+    return any(recipe_class(path).needs_calibration for path in recipes)
+
+
 def _compare_with_fp32(record: dict[str, Any], finished: dict[str, dict[str, Any]]) -> None:
     """Flag a reduced-precision cell slower than its FP32 sibling (same model, runtime, batch)."""
     if record["status"] != "ok" or record["precision"] == "fp32":
@@ -329,10 +337,6 @@ def _compare_with_fp32(record: dict[str, Any], finished: dict[str, dict[str, Any
         reason = get_runtime(record["runtime"]).slower_reason(record["precision"], settings)
         record["slower_than_fp32"] = {"ratio": ratio, "fp32_p50_ms": sibling["latency_ms"]["p50"],
                                       "likely_reason": reason}
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
 def _progress_line(position: int, total: int, record: dict[str, Any], elapsed_s: float) -> str:

@@ -8,12 +8,12 @@ Runs inside a worker process (it imports torch). Weight modes:
 """
 from __future__ import annotations
 
-import hashlib
 import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edgebench.cache import file_sha256
 from edgebench.errors import ConfigError, UnavailableError
 from edgebench.models.spec import ModelSpec
 
@@ -40,14 +40,6 @@ def hub_reachable(source: str, timeout_s: float = 3.0) -> bool:
             return True
     except OSError:
         return False
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def build_module(spec: ModelSpec, *, pretrained: bool = False):

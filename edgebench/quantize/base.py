@@ -70,7 +70,8 @@ class Recipe(ABC):
     precision: ClassVar[str]
     toolchain: ClassVar[str]
     packages: ClassVar[tuple[str, ...]]  # distributions whose versions key the cache
-    needs_calibration: ClassVar[bool] = False
+    needs_calibration: ClassVar[bool] = False  # then ``build`` always receives calibration images
+    output_format: ClassVar[str] = "onnx"
 
     def __init__(self, options: QuantOptions) -> None:
         self.options = options
@@ -79,12 +80,21 @@ class Recipe(ABC):
         """The settings this recipe uses (recorded in results and part of the cache key)."""
         return {}
 
+    def artifact(self, path: Path, **meta: Any) -> Artifact:
+        """The Artifact this recipe wrote at ``path``, described by its settings (and ``meta``)."""
+        return Artifact(path=str(path), format=self.output_format, precision=self.precision, toolchain=self.toolchain,
+                        meta={"recipe": self.name, **self.settings(), **meta})
+
     @abstractmethod
     def build(self, source: Artifact, spec: ModelSpec, calibration: CalibrationData | None, out_dir: Path) -> Artifact:
         """Write the artifact into ``out_dir`` (empty, owned by the caller) and describe it."""
 
 
-def get_recipe(path: str, options: QuantOptions) -> Recipe:
-    """A recipe from its ``module:Class`` path (the modules import their toolchain only in ``build``)."""
+def recipe_class(path: str) -> type[Recipe]:
+    """A recipe class from its ``module:Class`` path (the modules import their toolchain only in ``build``)."""
     module_name, _, class_name = path.partition(":")
-    return getattr(import_module(module_name), class_name)(options)
+    return getattr(import_module(module_name), class_name)
+
+
+def get_recipe(path: str, options: QuantOptions) -> Recipe:
+    return recipe_class(path)(options)

@@ -6,16 +6,14 @@ toolchain versions. A second run with the same inputs quantises nothing.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from edgebench.cache import content_key, file_sha256, publish, slug, staging_dir
 from edgebench.data.evalset import load_crops
+from edgebench.errors import CellFailure
 from edgebench.export.artifact import Artifact
 from edgebench.harness.env import package_version
 from edgebench.models.spec import ModelSpec
@@ -28,7 +26,7 @@ def source_identity(artifact: Artifact) -> str:
     """Exported files live in a folder named by their cache key; a user's file is identified by its bytes."""
     path = Path(artifact.path)
     if artifact.toolchain == "user file":
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return file_sha256(path)
     return f"{path.parent.name}/{path.name}"
 
 
@@ -38,24 +36,23 @@ def build_artifact(job: dict[str, Any]) -> dict[str, Any]:
     source = Artifact.from_dict(job["source"])
     recipe = get_recipe(job["recipe"], QuantOptions(**job["options"]))
     calib_ref = job.get("calibration") if recipe.needs_calibration else None
+    if recipe.needs_calibration and not (calib_ref and calib_ref["count"]):
+        raise CellFailure(f"{recipe.name} needs calibration images")
     key_data = {
         "model": spec.id, "source": source_identity(source), "recipe": recipe.name, "settings": recipe.settings(),
         "calibration": {k: calib_ref[k] for k in ("key", "count", "synthetic")} if calib_ref else None,
         "preprocess": spec.to_dict()["preprocess"] if calib_ref else None,
         "versions": {p: package_version(p) for p in recipe.packages}, "quantize_version": QUANTIZE_VERSION,
     }
-    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{spec.id}-{recipe.name}")
-    folder = Path(job["cache_dir"]) / "quantized" / f"{slug}-{key}"
+    key = content_key(key_data)
+    folder = Path(job["cache_dir"]) / "quantized" / f"{slug(f'{spec.id}-{recipe.name}')}-{key}"
     meta_path = folder / "quantized.json"
     if meta_path.exists():
         record = json.loads(meta_path.read_text())
         record["quantization"]["cached"] = True
         return record
 
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = staging_dir(folder)
     calibration = CalibrationData(load_crops(calib_ref), spec) if calib_ref else None
     started = time.perf_counter()
     built = recipe.build(source, spec, calibration, tmp)
@@ -72,8 +69,7 @@ def build_artifact(job: dict[str, Any]) -> dict[str, Any]:
     (tmp / "quantized.json").write_text(json.dumps(record, indent=1))
     for leftover in ("source.onnx", "preprocessed.onnx"):
         (tmp / leftover).unlink(missing_ok=True)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    publish(tmp, folder)
     record["quantization"]["cached"] = False
     return record
 

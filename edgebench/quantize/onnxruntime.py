@@ -11,8 +11,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from edgebench.errors import CellFailure
 from edgebench.export.artifact import Artifact
+from edgebench.export.onnx_export import INPUT_NAME
 from edgebench.harness.env import cpu_flags
 from edgebench.models.spec import ModelSpec
 from edgebench.quantize.base import CalibrationData, Recipe
@@ -24,14 +24,6 @@ MINMAX_BATCH = 8
 
 def _has_vnni() -> bool:
     return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
-
-
-def _input_name(path: str) -> str:
-    import onnx
-
-    model = onnx.load(path, load_external_data=False)
-    initializers = {i.name for i in model.graph.initializer}
-    return next(i.name for i in model.graph.input if i.name not in initializers)
 
 
 def _without_value_info(path: str, out_dir: Path) -> str:
@@ -69,13 +61,11 @@ class OrtStaticInt8(Recipe):
         from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                               quantize_static)
 
-        if calibration is None or not len(calibration):
-            raise CellFailure("static INT8 needs calibration images")
         _quiet()
         s = self.settings()
         model_path = _without_value_info(source.path, out_dir)
         model_path = _preprocessed(model_path, out_dir) if s["preprocess"] else model_path
-        input_name = _input_name(model_path)
+        input_name = spec.input_name or INPUT_NAME  # a user's ONNX file names it; exports use INPUT_NAME
         calibration.batch_size = MINMAX_BATCH if s["calibration"] == "minmax" else 1
 
         class Reader(CalibrationDataReader):
@@ -95,8 +85,7 @@ class OrtStaticInt8(Recipe):
             calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                               "percentile": CalibrationMethod.Percentile}[s["calibration"]],
         )
-        return Artifact(path=str(out), format="onnx", precision="int8", toolchain=self.toolchain,
-                        meta={"recipe": self.name, **s})
+        return self.artifact(out)
 
 
 class OrtDynamicInt8(Recipe):
@@ -116,8 +105,7 @@ class OrtDynamicInt8(Recipe):
         out = out_dir / "model.int8-dynamic.onnx"
         quantize_dynamic(_without_value_info(source.path, out_dir), str(out), weight_type=QuantType.QUInt8,
                          per_channel=False)
-        return Artifact(path=str(out), format="onnx", precision="int8-dynamic", toolchain=self.toolchain,
-                        meta={"recipe": self.name, **self.settings()})
+        return self.artifact(out)
 
 
 class OrtFp16(Recipe):
@@ -137,8 +125,7 @@ class OrtFp16(Recipe):
         model = convert_float_to_float16(onnx.load(source.path), keep_io_types=True)
         out = out_dir / "model.fp16.onnx"
         onnx.save(model, str(out))
-        return Artifact(path=str(out), format="onnx", precision="fp16", toolchain=self.toolchain,
-                        meta={"recipe": self.name, **self.settings()})
+        return self.artifact(out)
 
 
 def _preprocessed(path: str, out_dir: Path) -> str:

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edgebench.errors import CellFailure
 from edgebench.export.artifact import Artifact
 from edgebench.models.spec import ModelSpec
 from edgebench.quantize.base import CalibrationData, Recipe
@@ -29,6 +28,7 @@ class OvNncfInt8(Recipe):
     toolchain = "nncf.quantize (post-training, OpenVINO backend)"
     packages = ("nncf", "openvino")
     needs_calibration = True
+    output_format = "openvino-ir"
 
     def settings(self) -> dict[str, Any]:
         return {"preset": self.options.nncf_preset, "fast_bias_correction": True, "target_device": "CPU",
@@ -37,8 +37,6 @@ class OvNncfInt8(Recipe):
     def build(self, source: Artifact, spec: ModelSpec, calibration: CalibrationData | None, out_dir: Path) -> Artifact:
         import openvino as ov
 
-        if calibration is None or not len(calibration):
-            raise CellFailure("NNCF INT8 needs calibration images")
         nncf = import_nncf()
         model = ov.Core().read_model(source.path)
         calibration.batch_size = 1  # NNCF counts subset_size in samples of its dataset
@@ -49,8 +47,7 @@ class OvNncfInt8(Recipe):
                                   subset_size=len(calibration), fast_bias_correction=True)
         out = out_dir / "model.int8.xml"
         ov.save_model(quantized, str(out), compress_to_fp16=False)
-        return Artifact(path=str(out), format="openvino-ir", precision="int8", toolchain=self.toolchain,
-                        meta={"recipe": self.name, **self.settings(), "files": [out.name, out.with_suffix(".bin").name]})
+        return self.artifact(out, files=[out.name, out.with_suffix(".bin").name])
 
 
 class OvFp16(Recipe):
@@ -58,6 +55,7 @@ class OvFp16(Recipe):
     precision = "fp16"
     toolchain = "openvino.save_model(compress_to_fp16=True)"
     packages = ("openvino",)
+    output_format = "openvino-ir"
 
     def settings(self) -> dict[str, Any]:
         return {"weights": "FP16 in the IR", "compute": "f16 where the CPU has FP16 arithmetic, else f32"}
@@ -67,5 +65,4 @@ class OvFp16(Recipe):
 
         out = out_dir / "model.fp16.xml"
         ov.save_model(ov.Core().read_model(source.path), str(out), compress_to_fp16=True)
-        return Artifact(path=str(out), format="openvino-ir", precision="fp16", toolchain=self.toolchain,
-                        meta={"recipe": self.name, **self.settings(), "files": [out.name, out.with_suffix(".bin").name]})
+        return self.artifact(out, files=[out.name, out.with_suffix(".bin").name])
