@@ -1,7 +1,8 @@
-"""``edgebench run | report | list | doctor``. Errors print a message and exit non-zero, no traceback."""
+"""``edgebench run | report | pick | list | doctor``. Errors print a message and exit non-zero, no traceback."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,8 @@ def _number(kind: type, minimum: float, what: str):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
         return value
@@ -27,6 +30,20 @@ def _number(kind: type, minimum: float, what: str):
 
 _positive_int = _number(int, 1, "an integer")
 _non_negative_float = _number(float, 0, "a number")
+
+
+def _percent(text: str) -> float:
+    value = _non_negative_float(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is in percent (points) and must be at most 100")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = _non_negative_float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1 (exclusive)")
+    return value
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -100,9 +117,35 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--device-name", help="name of this machine in reports (default: host name)")
     out.add_argument("--seed", type=int, default=0, help="seed of inputs and random weights")
 
-    report = sub.add_parser("report", help="render the table of one or more run folders from their results")
-    report.add_argument("runs", nargs="+", metavar="RUN_DIR")
-    report.add_argument("--out", metavar="DIR", help="write table.md there (default: print it)")
+    report = sub.add_parser("report", help="render tables, plots, HTML, CSV and JSON from run folders (no measuring)")
+    report.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, from one or several machines")
+    report.add_argument("--out", metavar="DIR", help="write report.md, report.html, plots, CSV and JSON there "
+                        "(default: print the Markdown)")
+    report.add_argument("--baseline", metavar="RUN_DIR", action="append", default=[],
+                        help="an earlier run to compare with: regressions beyond the noise are flagged (repeatable)")
+    report.add_argument("--alpha", type=_probability, default=0.01,
+                        help="with --baseline: significance level of the regression test (default 0.01)")
+    report.add_argument("--threshold", type=_non_negative_float, default=5.0, metavar="PCT",
+                        help="with --baseline: smallest slow-down worth flagging, in percent (default 5)")
+    report.add_argument("--fail-on-regression", action="store_true",
+                        help="with --baseline: exit with status 4 when a regression is found (for CI)")
+
+    pick = sub.add_parser("pick", help="rank the measured deployments that meet your constraints")
+    pick.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    pick.add_argument("--device", metavar="NAME", help="the machine to pick for (needed when the runs hold several)")
+    pick.add_argument("--batch-size", type=_positive_int, default=1, metavar="B", help="batch size (default 1)")
+    pick.add_argument("--max-latency-ms", type=_non_negative_float, metavar="X", help="latency per call at --batch-size")
+    pick.add_argument("--latency-stat", choices=("p50", "p90", "p99", "mean"), default="p50",
+                      help="which latency --max-latency-ms and the latency objective use (default p50)")
+    pick.add_argument("--min-top1", type=_percent, metavar="Y", help="top-1 accuracy in percent (0-100)")
+    pick.add_argument("--max-size-mb", type=_non_negative_float, metavar="Z", help="size of the shipped file(s)")
+    pick.add_argument("--max-memory-mb", type=_non_negative_float, metavar="W", help="peak memory of the process")
+    pick.add_argument("--max-accuracy-drop", type=_percent, metavar="D",
+                      help="top-1 drop against the model's FP32 reference, in points")
+    pick.add_argument("--objective", choices=("latency", "accuracy", "size", "throughput"), default="latency",
+                      help="what to rank by (default latency)")
+    pick.add_argument("--top", type=_positive_int, default=10, metavar="N", help="show this many (default 10)")
+    pick.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     lister = sub.add_parser("list", help="list models, suites or runtimes")
     lister.add_argument("what", choices=("models", "suites", "runtimes"))
@@ -116,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "doctor": cmd_doctor}[args.command](args)
+        return {"run": cmd_run, "report": cmd_report, "pick": cmd_pick, "list": cmd_list, "doctor": cmd_doctor}[args.command](args)
     except EdgebenchError as exc:
         print(f"edgebench: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -171,7 +214,6 @@ def _resolve(config) -> tuple[list, list[str]]:
 def cmd_run(args: argparse.Namespace) -> int:
     from edgebench.data.evalset import select_images
     from edgebench.harness.sweep import Sweep, load_run_config, prepare_run_dir
-    from edgebench.report.table import render_run
 
     if args.resume:
         run_dir = Path(args.resume)
@@ -185,34 +227,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.resume:
         prepare_run_dir(run_dir, config)
     results = Sweep(config, specs, runtimes, run_dir, images=images).run()
-    page = render_run(results, f"edgebench run: {config.suite_name}")
+    page = run_summary(run_dir)
     (run_dir / "table.md").write_text(page)
     print(page)
-    print(f"\nresults: {run_dir / 'results.jsonl'}\ntable:   {run_dir / 'table.md'}")
+    print(f"\nresults: {run_dir / 'results.jsonl'}\ntable:   {run_dir / 'table.md'}\n"
+          f"report (plots, HTML, CSV): edgebench report {run_dir} --out {run_dir / 'report'}")
     failed = [r for r in results if r["status"] == "failed"]
     return EXIT_FAILED_CELLS if failed else 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from edgebench.report.table import render_run
-    from edgebench.results.store import load_results
+def run_summary(run_dir: Path) -> str:
+    """The Markdown tables of a finished run (the full report, with plots, is `edgebench report`)."""
+    from edgebench.report.build import build
+    from edgebench.report.document import to_markdown
+    from edgebench.report.runs import load_run
 
-    pages = []
-    for run in args.runs:
-        results = load_results(Path(run))
-        pages.append(render_run(results, f"edgebench results: {run}"))
-    text = "\n\n".join(pages)
-    if args.out:
-        out = Path(args.out)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "table.md").write_text(text)
-        except OSError as exc:
-            raise ConfigError(f"cannot write to {out} ({exc.strerror}); pass --out with a writable folder") from None
-        print(f"wrote {out / 'table.md'}")
-    else:
-        print(text)
-    return 0
+    try:
+        return to_markdown(build([load_run(run_dir)], None)[0])
+    except Exception as exc:  # the results are safe on disk; a rendering bug must not hide that
+        return (f"(the tables could not be rendered: {type(exc).__name__}: {exc}; the results are in "
+                f"{run_dir / 'results.jsonl'})")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from edgebench.report.build import report_command
+
+    return report_command(args)
+
+
+def cmd_pick(args: argparse.Namespace) -> int:
+    from edgebench.report.pick import pick_command
+
+    return pick_command(args)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

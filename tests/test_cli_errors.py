@@ -13,7 +13,9 @@ from conftest import run_cli
     (["run", "--weights", "imagenet"], "invalid choice"),
     (["run", "--checkpoint", "/no/such.pt", "--model", "timm:test_efficientnet"], "does not exist"),
     (["run", "--resume", "/tmp"], "not a run folder"),
-    (["report", "/no/such/run"], "no results file"),
+    (["report", "/no/such/run"], "is not a folder"),
+    (["pick", "/no/such/run"], "is not a folder"),
+    (["pick", "/tmp", "--objective", "cost"], "invalid choice"),
 ])
 def test_bad_input(args, message):
     proc = run_cli(*args)

@@ -21,10 +21,9 @@ from edgebench.harness import env as envmod
 from edgebench.harness.isolation import run_isolated
 from edgebench.models.spec import ModelSpec
 from edgebench.results.schema import SCHEMA_VERSION, base_record
-from edgebench.results.store import ResultStore
+from edgebench.results.store import RUN_FILE, ResultStore
 from edgebench.runtimes import get_runtime
 
-RUN_FILE = "run.json"
 SLOWER_MARGIN = 1.05  # a reduced precision counts as slower than FP32 beyond run-to-run noise
 ENV_FILE = "environment.json"
 

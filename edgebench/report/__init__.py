@@ -1,1 +1,1 @@
-"""Tables (and, later, plots and the deployment pick) rendered from results files alone."""
+"""Reports and the deployment pick, rendered from results files alone (nothing here measures)."""

@@ -13,6 +13,7 @@ from typing import Any
 from edgebench.errors import ConfigError
 
 RESULTS_FILE = "results.jsonl"
+RUN_FILE = "run.json"  # the run's configuration, written beside the results when a run starts
 
 
 class ResultStore:

@@ -1,0 +1,180 @@
+"""`edgebench report`: run folders in, one report out (Markdown + PNG plots, one HTML page, CSV, JSON).
+
+Everything is rendered from the results files; nothing is measured again. Machines get their own sections,
+so numbers from different machines never share a column.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from edgebench import __version__
+from edgebench.errors import ConfigError
+from edgebench.report import grid, plots
+from edgebench.report.deployments import Deployment, by_device, deployments
+from edgebench.report.document import Block, Bullets, Heading, Image, Paragraph, to_html, to_markdown
+from edgebench.report.exports import write_csv
+from edgebench.report.pareto import pareto_front
+from edgebench.report.reference_table import reference_rows_for, reference_table
+from edgebench.report.run_info import environment_blocks
+from edgebench.report.runs import Run, all_results, load_runs
+
+TITLE = "edgebench report"
+EXIT_REGRESSIONS = 4  # with --fail-on-regression, so CI can gate on a baseline
+PLOTS_DIR = "plots"
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-") or "device"
+
+
+def _pareto_bullets(deps: list[Deployment], batch: int) -> list[str]:
+    """Deployments no other beats on both latency and top-1; only accuracy that is representative counts."""
+    deps = [d for d in deps if d.representative and d.latency(batch)]
+    front = pareto_front([(d.latency(batch), d.top1) for d in deps])
+    return [f"{deps[i].model} on {deps[i].label}: {deps[i].latency(batch):.2f} ms, top-1 {deps[i].top1:.2f}%"
+            for i in front]
+
+
+def _plots(deps: list[Deployment], device: str, name: str, out: Path | None) -> list[Block]:
+    if out is None:
+        return [Paragraph("Plots: `edgebench report RUN_DIR --out DIR` draws them.")]
+    why_not = plots.available()
+    if why_not:
+        return [Paragraph(f"No plots: {why_not}.")]
+    folder = out / PLOTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    drawn = [
+        (plots.accuracy_vs_latency(deps, 1, folder / f"{name}-accuracy-latency-b1.png", device),
+         f"{device}: top-1 against p50 latency at batch 1, with the Pareto frontier"),
+        (plots.size_vs_accuracy(deps, folder / f"{name}-size-accuracy.png", device), f"{device}: top-1 against size"),
+        (plots.latency_bars(deps, [1, 32], folder / f"{name}-latency.png", device),
+         f"{device}: p50 latency per model, runtime and precision"),
+    ]
+    blocks: list[Block] = [Image(path, alt) for path, alt in drawn if path is not None]
+    if not any(d.top1 is not None for d in deps):
+        blocks.append(Paragraph("No accuracy in these results (run with `--data DIR`), so no accuracy plots."))
+    return blocks
+
+
+def device_section(device: str, index: int, runs: list[Run], results: list[dict[str, Any]],
+                   out: Path | None) -> list[Block]:
+    """Everything about one machine; ``index`` keeps its plot files apart from another machine's."""
+    deps = deployments(results)
+    blocks: list[Block] = [Heading(f"Machine: {device}", 2), Heading("Environment", 3)]
+    for run in runs:
+        blocks += environment_blocks(run, device)
+    if any(r.get("reference") for r in results):
+        blocks += [Heading("The reference table, reproduced", 3),
+                   Paragraph("One row per model of the published table (Keras Applications), in its order; each "
+                             "measured value sits beside the published one (pub., other hardware and framework: "
+                             "a reference, not a target). Size is the FP32 ONNX file; CPU and GPU times are the "
+                             "fastest FP32 runtime's p50 per batch of 32, with that runtime named."),
+                   reference_table(results)]
+    if deps:
+        blocks += [Heading("Plots", 3), *_plots(deps, device, f"{index}-{_slug(device)}", out)]
+        front = _pareto_bullets(deps, 1)
+        blocks += [Heading("Pareto-optimal deployments at batch 1 (latency against top-1)", 3),
+                   Bullets(front) if front else Paragraph("None: no deployment here has representative accuracy "
+                                                          "(pretrained weights and real images are needed).")]
+        blocks += [Heading("Every deployment", 3),
+                   Paragraph("p50/p99 are per call; Δ top-1 is paired against the model's FP32 reference outputs on "
+                             "the same images (McNemar's exact test); * marks accuracy that is not representative. "
+                             "Speed-ups divide the PyTorch FP32 (or the runtime's own FP32) p50 by this one."),
+                   grid.all_deployments(deps), Heading("Per model: runtime × precision", 3)]
+        for model in dict.fromkeys(d.model for d in deps):
+            blocks += [Heading(model, 4), grid.model_grid([d for d in deps if d.model == model])]
+        slow = [f"`{r['key']}`: {r['slower_than_fp32']['ratio']:.2f}x the FP32 p50; likely: "
+                f"{r['slower_than_fp32']['likely_reason']}" for r in results if r["status"] == "ok" and r.get("slower_than_fp32")]
+        if slow:
+            blocks += [Heading("Slower than FP32", 3), Bullets(slow)]
+    failed = grid.failed_rows(results)
+    blocks += [Heading("Failed or skipped cells", 3), failed if failed.rows else Paragraph("None: every cell ran.")]
+    return blocks
+
+
+def build(runs: list[Run], out: Path | None, baseline: list[Run] | None = None, *, alpha: float = 0.01,
+          threshold: float = 0.05) -> tuple[list[Block], dict[str, Any]]:
+    """The report's blocks and its JSON form."""
+    results = all_results(runs)
+    groups = by_device(results)
+    blocks: list[Block] = [Heading(TITLE, 1), Paragraph(
+        f"{len(runs)} run folder(s), {len(groups)} machine(s): {', '.join(groups)}. Rendered by edgebench "
+        f"{__version__} from the results files alone. Published columns are the Keras Applications table: "
+        "a reference from other hardware, never a measured value.")]
+    data: dict[str, Any] = {"edgebench": __version__, "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                            "runs": [{"path": str(r.path), "devices": r.devices, "created": r.meta.get("created"),
+                                      "config": r.meta.get("config"), "environments": r.environments} for r in runs],
+                            "devices": {}}
+    for index, (device, records) in enumerate(groups.items(), start=1):
+        device_runs = [r for r in runs if device in r.devices]
+        blocks += device_section(device, index, device_runs, records, out)
+        data["devices"][device] = {
+            "deployments": [d.to_dict() for d in deployments(records)],
+            "reference_table": reference_rows_for(records) if any(r.get("reference") for r in records) else [],
+            "not_ok": [{k: r.get(k) for k in ("key", "status", "reason")} for r in records if r["status"] != "ok"],
+        }
+    if len(groups) > 1:
+        blocks += [Heading("Across machines", 2),
+                   Paragraph("The same deployment on each machine, one column per machine."),
+                   grid.across_devices(deployments(results), list(groups))]
+    if baseline:
+        from edgebench.report import baseline as baseline_mod
+
+        comparison = baseline_mod.compare(results, all_results(baseline), alpha=alpha, threshold=threshold)
+        names = ", ".join(str(r.path) for r in baseline)
+        blocks += baseline_mod.blocks(comparison, names)
+        data["baseline"] = {"runs": names, "regressions": [{"device": c.device, "key": c.key, "verdict": c.verdict}
+                                                           for c in comparison.regressions], **comparison.to_dict()}
+    return blocks, data
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON has no NaN or infinity: an unmeasurable number is written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write(blocks: list[Block], data: dict[str, Any], results: list[dict[str, Any]], out: Path) -> list[Path]:
+    """Every file of the report into ``out`` (plots are already there)."""
+    md, page, doc = out / "report.md", out / "report.html", out / "report.json"
+    try:
+        md.write_text(to_markdown(blocks, base=out))
+        page.write_text(to_html(blocks, TITLE))
+        doc.write_text(json.dumps(_json_safe(data), indent=1, default=str, allow_nan=False))
+        return [md, page, doc, *write_csv(results, [d for device in data["devices"].values()
+                                                    for d in device["deployments"]], out)]
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report into {out} ({exc.strerror}); pass --out with a writable folder") from None
+
+
+def report_command(args: argparse.Namespace) -> int:
+    runs = load_runs(args.runs)
+    baseline = load_runs(args.baseline) if args.baseline else None
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot write to {out} ({exc.strerror}); pass --out with a writable folder") from None
+    blocks, data = build(runs, out, baseline, alpha=args.alpha, threshold=args.threshold / 100)
+    if out is None:
+        print(to_markdown(blocks))
+        regressions = (data.get("baseline") or {}).get("regressions")
+        return EXIT_REGRESSIONS if regressions and args.fail_on_regression else 0
+    for path in write(blocks, data, all_results(runs), out):
+        print(f"wrote {path}")
+    regressions = (data.get("baseline") or {}).get("regressions") or []
+    if regressions:
+        print(f"{len(regressions)} regression(s) against the baseline: see {out / 'report.md'}")
+        return EXIT_REGRESSIONS if args.fail_on_regression else 0
+    return 0

@@ -1,0 +1,156 @@
+"""Deployments: what the report, the plots and ``edgebench pick`` rank.
+
+A deployment is one (device, model, runtime, precision) and gathers its cells at every batch size. Values
+come from the results files only; nothing here measures. Accuracy is in percent and points, latency in ms.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+LATENCY_STATS = ("p50", "p90", "p99", "mean")
+
+
+def device_of(record: dict[str, Any]) -> str:
+    return (record.get("environment") or {}).get("device") or "unknown device"
+
+
+def by_device(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Records grouped by the machine that measured them, in first-seen order."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in results:
+        groups[device_of(record)].append(record)
+    return dict(groups)
+
+
+def finite(value: Any) -> float | None:
+    """A number, or None when it is missing or not finite (an empty evaluation gives NaN accuracy)."""
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _pct(value: float | None) -> float | None:
+    value = finite(value)
+    return None if value is None else value * 100.0
+
+
+@dataclass(kw_only=True)
+class Deployment:
+    device: str
+    model: str
+    runtime: str
+    precision: str
+    cells: dict[int, dict[str, Any]]  # ok records by batch size
+    pytorch_fp32: dict[int, float] = field(default_factory=dict)  # the same model's PyTorch FP32 p50 by batch size
+
+    @property
+    def label(self) -> str:
+        return f"{self.runtime} {self.precision}"
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        return sorted(self.cells)
+
+    def latency(self, batch: int, stat: str = "p50") -> float | None:
+        """Milliseconds per call (one batch) at this batch size."""
+        cell = self.cells.get(batch)
+        return finite(cell["latency_ms"].get(stat)) if cell else None
+
+    def throughput(self, batch: int) -> float | None:
+        cell = self.cells.get(batch)
+        return finite(cell.get("throughput_ips")) if cell else None
+
+    def speedup_vs_pytorch(self, batch: int) -> float | None:
+        mine, theirs = self.latency(batch), self.pytorch_fp32.get(batch)
+        return theirs / mine if mine and theirs else None
+
+    def speedup_vs_fp32(self, batch: int) -> float | None:
+        cell = self.cells.get(batch)
+        return finite(cell.get("speedup_vs_fp32")) if cell else None
+
+    @property
+    def size_mb(self) -> float | None:
+        return next((c["size_mb"] for c in self.cells.values() if c.get("size_mb")), None)
+
+    def memory(self, batch: int) -> float | None:
+        """Peak RSS of the cell's process at this batch size (host memory; 0 means it was not measured)."""
+        cell = self.cells.get(batch)
+        return (finite(cell.get("peak_rss_mb")) or None) if cell else None
+
+    @property
+    def peak_memory_mb(self) -> float | None:
+        """The largest peak RSS over the batch sizes."""
+        values = [v for v in map(self.memory, self.cells) if v is not None]
+        return max(values) if values else None
+
+    @property
+    def params_m(self) -> float | None:
+        return next((c["params_m"] for c in self.cells.values() if c.get("params_m")), None)
+
+    @property
+    def accuracy(self) -> dict[str, Any]:
+        """The accuracy record of the largest batch that has one (every batch sees the same images and
+        the same artifact, so batch sizes agree up to kernel rounding)."""
+        for batch in sorted(self.cells, reverse=True):
+            if self.cells[batch].get("accuracy"):
+                return self.cells[batch]["accuracy"]
+        return {}
+
+    @property
+    def top1(self) -> float | None:
+        return _pct(self.accuracy.get("top1"))
+
+    @property
+    def top5(self) -> float | None:
+        return _pct(self.accuracy.get("top5"))
+
+    @property
+    def representative(self) -> bool:
+        return self.top1 is not None and self.accuracy.get("representative", True)
+
+    @property
+    def change(self) -> dict[str, Any]:
+        """The paired top-1 change against the model's FP32 reference outputs (empty when not measured)."""
+        return (self.accuracy.get("vs_reference") or {}).get("top1_change") or {}
+
+    @property
+    def top1_delta(self) -> float | None:
+        return _pct(self.change.get("delta"))
+
+    @property
+    def agreement(self) -> float | None:
+        return _pct((self.accuracy.get("vs_reference") or {}).get("top1_agreement"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat summary (for JSON, CSV and scripts)."""
+        out: dict[str, Any] = {"device": self.device, "model": self.model, "runtime": self.runtime,
+                               "precision": self.precision, "size_mb": self.size_mb,
+                               "peak_memory_mb": self.peak_memory_mb, "params_m": self.params_m,
+                               "top1_pct": self.top1, "top5_pct": self.top5, "top1_delta_pt": self.top1_delta,
+                               "top1_delta_verdict": self.change.get("verdict"),
+                               "top1_delta_p": self.change.get("p_value"), "agreement_pct": self.agreement,
+                               "accuracy_representative": self.representative if self.accuracy else None}
+        for batch in self.batch_sizes:
+            for stat in ("p50", "p99"):
+                out[f"b{batch}_{stat}_ms"] = self.latency(batch, stat)
+            out[f"b{batch}_throughput_ips"] = self.throughput(batch)
+            out[f"b{batch}_peak_rss_mb"] = self.memory(batch)
+            out[f"b{batch}_speedup_vs_pytorch_fp32"] = self.speedup_vs_pytorch(batch)
+            out[f"b{batch}_speedup_vs_fp32"] = self.speedup_vs_fp32(batch)
+        return out
+
+
+def deployments(results: list[dict[str, Any]]) -> list[Deployment]:
+    """Every deployment with at least one successful cell, in the order the results first name them."""
+    groups: dict[tuple[str, str, str, str], dict[int, dict[str, Any]]] = {}
+    pytorch: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    for r in results:
+        if r.get("status") != "ok" or finite((r.get("latency_ms") or {}).get("p50")) is None:
+            continue
+        device = device_of(r)
+        groups.setdefault((device, r["model"], r["runtime"], r["precision"]), {})[r["batch_size"]] = r
+        if r["runtime"] == "pytorch" and r["precision"] == "fp32":
+            pytorch[(device, r["model"])][r["batch_size"]] = r["latency_ms"]["p50"]
+    return [Deployment(device=d, model=m, runtime=rt, precision=p, cells=cells, pytorch_fp32=dict(pytorch[(d, m)]))
+            for (d, m, rt, p), cells in groups.items()]

@@ -1,0 +1,50 @@
+"""CSV files of a report: one row per cell (every status, with its reason) and one per deployment."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from edgebench.report.deployments import device_of, finite
+
+CELL_COLUMNS = ("device", "model", "runtime", "precision", "batch_size", "status", "reason", "p50_ms", "p90_ms", "p99_ms",
+                "mean_ms", "cv", "n", "throughput_ips", "peak_rss_mb", "size_mb", "params_m", "weights", "top1_pct", "top5_pct",
+                "top1_delta_pt", "top1_delta_verdict", "top1_delta_p", "agreement_pct", "accuracy_representative",
+                "speedup_vs_fp32", "threads", "timing_profile", "finished_at")
+
+
+def cell_row(r: dict[str, Any]) -> dict[str, Any]:
+    lat = r.get("latency_ms") or {}
+    acc = r.get("accuracy") or {}
+    versus = acc.get("vs_reference") or {}
+    change = versus.get("top1_change") or {}
+
+    def pct(value: float | None) -> float | None:
+        value = finite(value)
+        return None if value is None else round(value * 100, 4)
+
+    return {"device": device_of(r), "model": r["model"], "runtime": r["runtime"], "precision": r["precision"],
+            "batch_size": r["batch_size"], "status": r["status"], "reason": r.get("reason") or "",
+            "p50_ms": lat.get("p50"), "p90_ms": lat.get("p90"), "p99_ms": lat.get("p99"), "mean_ms": lat.get("mean"),
+            "cv": lat.get("cv"), "n": lat.get("n"), "throughput_ips": r.get("throughput_ips"),
+            "peak_rss_mb": r.get("peak_rss_mb"), "size_mb": r.get("size_mb"), "params_m": r.get("params_m"),
+            "weights": r.get("weights"), "top1_pct": pct(acc.get("top1")), "top5_pct": pct(acc.get("top5")),
+            "top1_delta_pt": pct(change.get("delta")), "top1_delta_verdict": change.get("verdict"),
+            "top1_delta_p": change.get("p_value"), "agreement_pct": pct(versus.get("top1_agreement")),
+            "accuracy_representative": acc.get("representative") if acc else None,
+            "speedup_vs_fp32": r.get("speedup_vs_fp32"), "threads": r.get("threads"),
+            "timing_profile": (r.get("timing") or {}).get("profile"), "finished_at": r.get("finished_at")}
+
+
+def write_csv(results: list[dict[str, Any]], deployment_rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    cells, deps = out / "cells.csv", out / "deployments.csv"
+    with open(cells, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CELL_COLUMNS)
+        writer.writeheader()
+        writer.writerows(cell_row(r) for r in results)
+    columns = list(dict.fromkeys(k for row in deployment_rows for k in row))
+    with open(deps, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(deployment_rows)
+    return [cells, deps]

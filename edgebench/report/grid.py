@@ -1,0 +1,87 @@
+"""Per model, the runtime × precision grid; one sortable table of every deployment; and, for several machines,
+the same deployment side by side with one column per machine (never one column holding two machines)."""
+from __future__ import annotations
+
+from typing import Any
+
+from edgebench.report.deployments import Deployment
+from edgebench.report.document import Cell, Table, num, text
+
+SMALL, BIG = 1, 32  # the batch sizes the grid shows: latency at 1, throughput at 32 (when measured)
+
+
+def _batches(deps: list[Deployment]) -> tuple[int, int]:
+    sizes = sorted({b for d in deps for b in d.batch_sizes})
+    small = SMALL if SMALL in sizes else (sizes[0] if sizes else SMALL)
+    big = BIG if BIG in sizes else (sizes[-1] if sizes else BIG)
+    return small, big
+
+
+def _accuracy_cells(d: Deployment) -> list[Cell]:
+    if not d.accuracy:
+        return [Cell(""), Cell(""), Cell("")]
+    if d.top1 is None:
+        return [Cell("not measured"), Cell(""), Cell("")]
+    mark = "" if d.representative else " *"
+    interval = d.accuracy.get("top1_ci95") or ()
+    bounds = f" [{interval[0] * 100:.1f}, {interval[1] * 100:.1f}]" if len(interval) == 2 else ""
+    top1 = Cell(f"{d.top1:.2f}{bounds}{mark}", d.top1)
+    if d.top1_delta is None:
+        return [top1, num(d.top5, 2), Cell("")]
+    p_value = d.change.get("p_value")
+    detail = ", ".join(x for x in (d.change.get("verdict"), p_value is not None and f"p={p_value:.2g}") if x)
+    return [top1, num(d.top5, 2), Cell(f"{d.top1_delta:+.2f}" + (f" ({detail})" if detail else ""), d.top1_delta)]
+
+
+def _speedup(value: float | None) -> Cell:
+    return Cell(f"{value:.2f}x", value) if value else Cell("")
+
+
+def _row(d: Deployment, small: int, big: int) -> list[Cell]:
+    slower = (d.cells.get(small) or {}).get("slower_than_fp32")
+    vs_fp32 = d.speedup_vs_fp32(small)
+    return [num(d.latency(small), 2), num(d.latency(small, "p99"), 2), num(d.latency(big), 1), num(d.throughput(big), 1),
+            num(d.memory(small), 0), num(d.memory(big), 0), num(d.size_mb, 2), *_accuracy_cells(d),
+            Cell(f"{vs_fp32:.2f}x" + (" (slower)" if slower else ""), vs_fp32) if vs_fp32 else Cell(""),
+            _speedup(d.speedup_vs_pytorch(small)), _speedup(d.speedup_vs_pytorch(big))]
+
+
+def _columns(small: int, big: int) -> list[str]:
+    return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", f"ms / batch {big}", f"img/s at b{big}",
+            f"b{small} peak RSS (MB)", f"b{big} peak RSS (MB)", "Size (MB)", "Top-1 % [95% CI]", "Top-5 %", "Δ top-1 vs FP32 (pt)", f"b{small} vs own FP32",
+            f"b{small} vs PyTorch FP32", f"b{big} vs PyTorch FP32"]
+
+
+def model_grid(deps: list[Deployment]) -> Table:
+    """The grid of one model on one machine: a row per runtime and precision."""
+    small, big = _batches(deps)
+    rows = [[text(d.runtime), text(d.precision), *_row(d, small, big)] for d in deps]
+    return Table(columns=["Runtime", "Precision", *_columns(small, big)], rows=rows, numeric=set(range(2, 15)))
+
+
+def all_deployments(deps: list[Deployment]) -> Table:
+    """Every deployment of one machine in one table (sort it in the HTML page)."""
+    small, big = _batches(deps)
+    rows = [[text(d.model), text(d.runtime), text(d.precision), *_row(d, small, big)] for d in deps]
+    return Table(columns=["Model", "Runtime", "Precision", *_columns(small, big)], rows=rows, numeric=set(range(3, 16)))
+
+
+def across_devices(deps: list[Deployment], devices: list[str], batch: int = SMALL) -> Table:
+    """p50 at ``batch`` with one column per machine: values from different machines never share a column."""
+    by_key: dict[tuple[str, str, str], dict[str, Deployment]] = {}
+    for d in deps:
+        by_key.setdefault((d.model, d.runtime, d.precision), {})[d.device] = d
+    rows = []
+    for (model, runtime, precision), per_device in by_key.items():
+        row = [text(model), text(runtime), text(precision)]
+        row += [num(per_device[dev].latency(batch), 2) if dev in per_device else Cell("") for dev in devices]
+        rows.append(row)
+    return Table(columns=["Model", "Runtime", "Precision", *[f"{dev}: b{batch} p50 (ms)" for dev in devices]],
+                 rows=rows, numeric=set(range(3, 3 + len(devices))))
+
+
+def failed_rows(results: list[dict[str, Any]]) -> Table:
+    """Every failed or skipped cell with its reason."""
+    rows = [[text(r["model"]), text(r["runtime"]), text(r["precision"]), num(r["batch_size"], 0), text(r["status"]),
+             text(r.get("reason") or "no reason recorded")] for r in results if r["status"] != "ok"]
+    return Table(columns=["Model", "Runtime", "Precision", "Batch", "Status", "Reason"], rows=rows, numeric={3})

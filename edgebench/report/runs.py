@@ -1,0 +1,64 @@
+"""Run folders as the report and ``edgebench pick`` read them: results, run metadata, the machine."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgebench.errors import ConfigError
+from edgebench.report.deployments import by_device
+from edgebench.results.store import RUN_FILE, load_results
+
+
+@dataclass(kw_only=True)
+class Run:
+    path: Path
+    results: list[dict[str, Any]]
+    meta: dict[str, Any]
+
+    @property
+    def devices(self) -> list[str]:
+        return list(by_device(self.results))
+
+    @property
+    def environments(self) -> dict[str, dict[str, Any]]:
+        """Each machine's environment record (one per device in the results)."""
+        return {device: next((r["environment"] for r in records if r.get("environment")), {})
+                for device, records in by_device(self.results).items()}
+
+
+def load_run(path: str | Path) -> Run:
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"{path} is not a folder; give a run folder written by `edgebench run` (it holds results.jsonl)")
+    results = load_results(path)
+    if not results:
+        raise ConfigError(f"{path / 'results.jsonl'} holds no results yet; run (or --resume) it first")
+    meta: dict[str, Any] = {}
+    if (path / RUN_FILE).exists():
+        try:
+            meta = json.loads((path / RUN_FILE).read_text())
+        except json.JSONDecodeError:
+            meta = {}  # the results are the source of truth; run.json only adds the configuration
+    return Run(path=path, results=results, meta=meta)
+
+
+def load_runs(paths: list[str] | list[Path]) -> list[Run]:
+    runs = [load_run(p) for p in paths]
+    seen: set[Path] = set()
+    for run in runs:
+        if run.path.resolve() in seen:
+            raise ConfigError(f"{run.path} is given twice; name each run folder once")
+        seen.add(run.path.resolve())
+    return runs
+
+
+def all_results(runs: list[Run]) -> list[dict[str, Any]]:
+    """Every record of the runs; where two runs measured the same cell on the same device, the later file wins."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for run in runs:
+        for record in run.results:
+            device = (record.get("environment") or {}).get("device") or "unknown device"
+            merged[(device, record["key"])] = record
+    return list(merged.values())

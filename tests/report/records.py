@@ -1,0 +1,52 @@
+"""Result records in the results-file schema, for report and pick tests (no runtime is under test there)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def record(model: str = "timm:m", runtime: str = "onnxruntime", precision: str = "fp32", batch: int = 1, *,
+           p50: float = 10.0, spread: float = 0.02, n: int = 60, device: str = "box", status: str = "ok",
+           reason: str = "", top1: float | None = 0.75, delta: float | None = 0.0, verdict: str = "no significant change",
+           size_mb: float = 14.0, peak_rss_mb: float = 300.0, seed: int = 0, reference: dict | None = None,
+           **extra: Any) -> dict[str, Any]:
+    """One cell's record; latency samples are drawn around ``p50`` with relative spread ``spread``."""
+    ok = status == "ok"
+    samples = (p50 * (1 + spread * np.random.default_rng(seed).standard_normal(n))).tolist() if ok else []
+    latency = None
+    if ok:
+        arr = np.asarray(samples)
+        latency = {"n": n, "p50": float(np.median(arr)), "p90": float(np.percentile(arr, 90)),
+                   "p99": float(np.percentile(arr, 99)), "mean": float(arr.mean()), "stdev": float(arr.std()),
+                   "cv": float(arr.std() / arr.mean()), "min": float(arr.min()), "max": float(arr.max()),
+                   "unit": "ms", "samples": samples}
+    accuracy = None
+    if ok and top1 is not None:
+        accuracy = {"images": 500, "top1": top1, "top1_ci95": [top1 - 0.04, top1 + 0.04], "top5": min(1.0, top1 + 0.15),
+                    "top5_ci95": [0, 1], "representative": True}
+        if delta is not None:
+            accuracy["vs_reference"] = {"top1_change": {"delta": delta, "ci95": [delta - 0.01, delta + 0.01],
+                                                        "p_value": 0.5 if verdict == "no significant change" else 0.001,
+                                                        "verdict": verdict},
+                                        "top1_agreement": 0.99}
+    return {"schema_version": 2, "key": f"{model}|{runtime}|{precision}|b{batch}", "model": model, "source": "timm",
+            "runtime": runtime, "device_kind": "cpu", "precision": precision, "batch_size": batch, "status": status,
+            "reason": reason, "latency_ms": latency, "throughput_ips": batch * 1000.0 / p50 if ok else None,
+            "peak_rss_mb": peak_rss_mb if ok else None, "size_mb": size_mb if ok else None, "params_m": 3.5,
+            "weights": "pretrained", "accuracy": accuracy, "threads": 2, "reference": reference,
+            "timing": {"profile": "default"} if ok else None,
+            "environment": {"device": device, "cpu": "Test CPU", "physical_cores": 2, "ram_gb": 8, "isa": ["avx2"],
+                            "os": "Linux", "python": "3.11", "versions": {"onnxruntime": "1.0"}},
+            **extra}
+
+
+def write_run(run_dir: Path, records: list[dict[str, Any]]) -> Path:
+    """A run folder as `edgebench run` leaves it (results.jsonl and run.json)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (run_dir / "run.json").write_text(json.dumps({"edgebench": "test", "schema_version": 2,
+                                                  "created": "2026-01-01T00:00:00+00:00", "config": {}}))
+    return run_dir

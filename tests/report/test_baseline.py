@@ -1,0 +1,118 @@
+"""The baseline comparison flags latency shifts beyond the noise, and only those."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from records import record
+
+from edgebench.report.baseline import blocks, compare, mann_whitney_p
+from edgebench.report.document import to_markdown
+
+
+def _one(current: dict, baseline: dict, **kwargs):
+    comparison = compare([current], [baseline], **kwargs)
+    assert len(comparison.cells) == 1
+    return comparison.cells[0]
+
+
+def test_mann_whitney_matches_normal_approximation_by_hand():
+    slower_p, faster_p = mann_whitney_p(np.arange(1.0, 6.0), np.arange(6.0, 11.0))
+    # U = 0, mean 12.5, variance 5*5*11/12, continuity correction 0.5 (the exact one-sided p is 1/252 ≈ 0.004).
+    z = (0 - 12.5 + 0.5) / math.sqrt(25 * 11 / 12)
+    expected = 0.5 * math.erfc(-z / math.sqrt(2))
+    assert faster_p == pytest.approx(expected, rel=1e-9)
+    assert faster_p == pytest.approx(0.0061, abs=2e-4)
+    assert slower_p > 0.99
+
+
+def test_mann_whitney_ties_agree_with_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    x, y = np.array([1, 2, 2, 3, 3, 3, 5.0]), np.array([2, 3, 4, 4, 5, 5, 6, 7.0])
+    slower_p, faster_p = mann_whitney_p(x, y)
+    assert slower_p == pytest.approx(stats.mannwhitneyu(x, y, alternative="greater", method="asymptotic").pvalue)
+    assert faster_p == pytest.approx(stats.mannwhitneyu(x, y, alternative="less", method="asymptotic").pvalue)
+
+
+def test_same_distribution_is_no_significant_change():
+    cell = _one(record(seed=1), record(seed=2))
+    assert cell.verdict == "no significant change"
+    assert cell.ratio == pytest.approx(1.0, abs=0.02)
+    assert cell.ratio_ci95[0] < 1 < cell.ratio_ci95[1]
+
+
+def test_twenty_percent_slower_is_a_regression():
+    comparison = compare([record(p50=12.0, seed=1)], [record(p50=10.0, seed=2)])
+    cell = comparison.cells[0]
+    assert cell.verdict == "regression" and comparison.regressions == [cell]
+    assert cell.ratio == pytest.approx(1.2, abs=0.02)
+    assert cell.ratio_ci95[0] > 1 and cell.p_value < 0.01
+    assert (cell.n_baseline, cell.n_current) == (60, 60)
+    assert cell.to_dict()["ratio_ci95"] == list(cell.ratio_ci95)
+
+
+def test_small_but_significant_shift_is_below_threshold():
+    cell = _one(record(p50=10.3, spread=0.002, seed=1), record(p50=10.0, spread=0.002, seed=2))
+    assert cell.p_value < 0.01 and cell.ratio_ci95[0] > 1
+    assert cell.verdict == "no significant change"
+    assert "threshold" in cell.note
+
+
+def test_noisy_few_samples_are_not_a_regression():
+    cell = _one(record(p50=12.0, spread=0.6, n=5, seed=1), record(p50=10.0, spread=0.6, n=5, seed=2))
+    assert cell.verdict == "no significant change"
+    assert cell.n_current == 5
+
+
+def test_too_few_samples_still_reports_ratio():
+    cell = _one(record(p50=12.0, n=2, seed=1), record(p50=10.0, seed=2))
+    assert cell.verdict == "not enough samples"
+    assert cell.ratio == pytest.approx(1.2, abs=0.05) and cell.p_value is None
+
+
+def test_twenty_percent_faster_is_an_improvement():
+    comparison = compare([record(p50=8.0, seed=1)], [record(p50=10.0, seed=2)])
+    cell = comparison.cells[0]
+    assert cell.verdict == "improvement" and comparison.improvements == [cell]
+    assert cell.ratio_ci95[1] < 1 and cell.p_value < 0.01 and comparison.regressions == []
+
+
+def test_newly_failing_and_fixed():
+    comparison = compare([record(status="failed", reason="segfault in runtime")], [record()])
+    cell = comparison.cells[0]
+    assert cell.verdict == "newly failing" and "segfault in runtime" in cell.note
+    assert comparison.regressions == [cell]
+    assert _one(record(), record(status="failed", reason="boom")).verdict == "fixed"
+    assert _one(record(status="skipped", reason="no GPU"), record()).verdict == "newly failing"
+    assert compare([record(status="skipped")], [record(status="failed")]).cells == []
+
+
+def test_devices_are_never_matched():
+    comparison = compare([record(device="a", p50=20.0)], [record(device="b")])
+    assert sorted((c.device, c.verdict) for c in comparison.cells) == [("a", "only in current"),
+                                                                       ("b", "only in baseline")]
+    assert comparison.regressions == []
+
+
+def test_top1_change_only_on_the_same_images():
+    cur, base = record(top1=0.70, seed=1), record(top1=0.75, seed=2)
+    assert _one(cur, base).to_dict()["top1_change_pt"] == pytest.approx(-5.0)
+    cur["accuracy"]["eval_set"] = {"crops_key": "x"}
+    base["accuracy"]["eval_set"] = {"crops_key": "y"}
+    assert _one(cur, base).top1_change_pt is None
+
+
+def test_markdown_lists_regressions_with_the_rule():
+    comparison = compare([record(p50=12.0, seed=1), record(runtime="openvino", seed=3),
+                          record(runtime="tflite", status="failed", reason="op unsupported")],
+                         [record(p50=10.0, seed=2), record(runtime="openvino", seed=4), record(runtime="tflite")])
+    text = to_markdown(blocks(comparison, "runs/old"))
+    assert text.startswith("## Compared with baseline runs/old")
+    assert "Mann–Whitney" in text and "bootstrap" in text and "5%" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `timm:m"))
+    assert row.startswith(r"| `timm:m\|onnxruntime\|fp32\|b1` (box) |") and "1.2" in row
+    assert len(row.replace(r"\|", "").strip("|").split("|")) == 6
+    assert "newly failing**: failed: op unsupported" in text
+    assert "1 cell(s) show no significant change." in text
+    assert text.index("### Regressions") < text.index("### Improvements")
