@@ -254,10 +254,6 @@ def compare(current: list[dict[str, Any]], baseline: list[dict[str, Any]], *, al
 
 # --- Markdown --------------------------------------------------------------------------------------------
 
-def _ms(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}" if value < 1 else f"{value:.2f}"
-
-
 def _p(value: float | None) -> str:
     return "" if value is None else "<0.0001" if value < 1e-4 else f"{value:.4f}"
 

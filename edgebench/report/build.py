@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from edgebench.errors import ConfigError
 from edgebench.report import grid, plots
 from edgebench.report.deployments import Deployment, by_device, deployments
 from edgebench.report.document import Block, Bullets, Heading, Image, Paragraph, to_html, to_markdown
-from edgebench.report.exports import write_csv
+from edgebench.report.exports import json_safe, write_csv
 from edgebench.report.pareto import pareto_front
 from edgebench.report.reference_table import reference_rows_for, reference_table
 from edgebench.report.run_info import environment_blocks
@@ -133,24 +132,13 @@ def build(runs: list[Run], out: Path | None, baseline: list[Run] | None = None, 
     return blocks, data
 
 
-def _json_safe(value: Any) -> Any:
-    """JSON has no NaN or infinity: an unmeasurable number is written as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def write(blocks: list[Block], data: dict[str, Any], results: list[dict[str, Any]], out: Path) -> list[Path]:
     """Every file of the report into ``out`` (plots are already there)."""
     md, page, doc = out / "report.md", out / "report.html", out / "report.json"
     try:
         md.write_text(to_markdown(blocks, base=out))
         page.write_text(to_html(blocks, TITLE))
-        doc.write_text(json.dumps(_json_safe(data), indent=1, default=str, allow_nan=False))
+        doc.write_text(json.dumps(json_safe(data), indent=1, default=str, allow_nan=False))
         return [md, page, doc, *write_csv(results, [d for device in data["devices"].values()
                                                     for d in device["deployments"]], out)]
     except OSError as exc:

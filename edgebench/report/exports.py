@@ -1,7 +1,9 @@
-"""CSV files of a report: one row per cell (every status, with its reason) and one per deployment."""
+"""CSV files of a report (one row per cell, every status with its reason; one per deployment), and the rule
+that makes numbers JSON-safe for report.json and `pick --json`."""
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +50,14 @@ def write_csv(results: list[dict[str, Any]], deployment_rows: list[dict[str, Any
         writer.writeheader()
         writer.writerows(deployment_rows)
     return [cells, deps]
+
+
+def json_safe(value: Any) -> Any:
+    """JSON has no NaN or infinity: an unmeasurable number is written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
 from edgebench.errors import ConfigError
 from edgebench.report.deployments import LATENCY_STATS, Deployment, by_device, deployments
+from edgebench.report.exports import json_safe
 from edgebench.report.runs import all_results, load_runs
 
 EXIT_NOTHING_QUALIFIES = 3
@@ -299,16 +299,11 @@ def render_text(result: PickResult, *, device: str, top: int, failed: Counter[st
     return "\n".join(lines)
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity; an unmeasurable number is null."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 def _deployment_json(d: Deployment, batch_size: int, latency_stat: str, **extra: Any) -> dict[str, Any]:
     out = {**extra, **d.to_dict(), "label": d.label,
            f"b{batch_size}_{latency_stat}_ms": d.latency(batch_size, latency_stat),
            "accuracy_drop_pt": accuracy_drop(d)}
-    return {k: _finite(v) for k, v in out.items()}
+    return json_safe(out)
 
 
 def render_json(result: PickResult, *, device: str, top: int, failed: Counter[str]) -> str:

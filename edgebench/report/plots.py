@@ -25,8 +25,9 @@ def available() -> str | None:
 
 
 def _figure(width: float = 8.0, height: float = 5.0) -> "Figure":
-    if available():
-        raise ConfigError(available())
+    why_not = available()
+    if why_not:
+        raise ConfigError(why_not)
     from matplotlib.figure import Figure  # the object API: no pyplot, no display, no global state
 
     return Figure(figsize=(width, height), dpi=110, layout="constrained")

@@ -38,11 +38,12 @@ def environment_blocks(run: Run, device: str) -> list[Block]:
     counts = {s: sum(r["status"] == s for r in results) for s in ("ok", "failed", "skipped")}
     threads = sorted({r["threads"] for r in results if r.get("threads")})
     profiles = sorted({(r.get("timing") or {}).get("profile") for r in results if r.get("timing")} - {None})
+    duration = _duration(run)
     versions = ", ".join(f"{k} {v}" for k, v in sorted((env.get("versions") or {}).items()))
     items = [
         f"Run folder `{run.path}`: {len(results)} cells ({counts['ok']} ok, {counts['failed']} failed, "
         f"{counts['skipped']} skipped)" + (f"; started {run.meta['created']}" if run.meta.get("created") else "")
-        + (f", {_duration(run)}" if _duration(run) else "") + ".",
+        + (f", {duration}" if duration else "") + ".",
         f"Machine **{env.get('device', '?')}**: {env.get('cpu', '?')}, {env.get('physical_cores', '?')} physical cores, "
         f"{env.get('ram_gb', '?')} GB RAM, ISA {', '.join(env.get('isa') or []) or 'n/a'}; {_gpu_text(env)}.",
         f"{env.get('os', '?')}, {env.get('libc', '')}, Python {env.get('python', '?')}.",
