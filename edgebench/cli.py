@@ -55,7 +55,7 @@ def _floats(text: str) -> tuple[float, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     from edgebench.data.evalset import DEFAULT_CALIB_SIZE
-    from edgebench.quantize.base import CALIB_METHODS, ORT_ACTIVATIONS, ORT_FORMATS, QuantOptions
+    from edgebench.quantize.base import CALIB_METHODS, ORT_ACTIVATIONS, ORT_FORMATS, TRT_INT8, QuantOptions
 
     parser = argparse.ArgumentParser(prog="edgebench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,9 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--model", action="append", default=[], metavar="ID",
                       help="timm:<name>, torchvision:<name> or onnx:<path> (repeatable)")
     what.add_argument("--runtime", action="append", default=[], metavar="NAME",
-                      help="runtime to use (repeatable; default: pytorch, onnxruntime, openvino)")
+                      help="runtime to use (repeatable; default: pytorch, onnxruntime, openvino, and the GPU "
+                      "runtimes when an NVIDIA GPU is present; see `edgebench list runtimes`)")
     what.add_argument("--precision", action="append", default=[], metavar="P",
-                      help="fp32 (default), fp16, bf16, int8 (static, calibrated), int8-dynamic (repeatable)")
+                      help="fp32 (default), tf32, fp16, bf16, int8 (static, calibrated), int8-dynamic, best "
+                      "(TensorRT picks per layer among FP32/FP16/INT8) (repeatable)")
     what.add_argument("--batch-size", action="append", default=[], type=_positive_int, metavar="N",
                       help="batch size (repeatable; default 1 and 32)")
     what.add_argument("--weights", default="auto", choices=("auto", "pretrained", "random"),
@@ -95,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--no-per-channel", action="store_true", help="per-tensor INT8 weights")
     quant.add_argument("--ort-preprocess", action="store_true", help="run onnxruntime's quant_pre_process first")
     quant.add_argument("--nncf-preset", choices=("performance", "mixed"), default=QuantOptions.nncf_preset)
+    quant.add_argument("--trt-int8", choices=TRT_INT8, default=QuantOptions.trt_int8,
+                       help="TensorRT INT8: its entropy calibrator, or a symmetric QDQ ONNX (explicit quantisation)")
     timing = run.add_argument_group("timing")
     timing.add_argument("--quick", action="store_true", help="short timing profile (a look, not a benchmark)")
     timing.add_argument("--warmup", type=int, metavar="N", help="minimum warm-up iterations")
@@ -102,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("--duration", type=_non_negative_float, metavar="S", help="minimum timed seconds")
     timing.add_argument("--max-duration", type=_non_negative_float, metavar="S", help="cap on timed seconds per cell")
     timing.add_argument("--threads", type=_positive_int, help="intra-op threads for every runtime (default: physical cores)")
+    timing.add_argument("--cuda-graphs", action="store_true",
+                        help="GPU runtimes replay one captured CUDA graph per call (as trtexec --useCudaGraph)")
     timing.add_argument("--timeout", type=_non_negative_float, metavar="S", help="time limit of one cell's process")
     onnx = run.add_argument_group("onnx: models (or a YAML file beside the model)")
     onnx.add_argument("--input-shape", metavar="NxCxHxW", help="input shape, e.g. 1x3x224x224")
@@ -139,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="which latency --max-latency-ms and the latency objective use (default p50)")
     pick.add_argument("--min-top1", type=_percent, metavar="Y", help="top-1 accuracy in percent (0-100)")
     pick.add_argument("--max-size-mb", type=_non_negative_float, metavar="Z", help="size of the shipped file(s)")
-    pick.add_argument("--max-memory-mb", type=_non_negative_float, metavar="W", help="peak memory of the process")
+    pick.add_argument("--max-memory-mb", type=_non_negative_float, metavar="W", help="peak host memory (RSS) of the process")
+    pick.add_argument("--max-gpu-memory-mb", type=_non_negative_float, metavar="G",
+                      help="GPU memory of the process (CPU runtimes use none)")
     pick.add_argument("--max-accuracy-drop", type=_percent, metavar="D",
                       help="top-1 drop against the model's FP32 reference, in points")
     pick.add_argument("--objective", choices=("latency", "accuracy", "size", "throughput"), default="latency",
@@ -189,19 +197,20 @@ def _run_config(args: argparse.Namespace):
         quant=QuantOptions(calib_method=args.calib_method, ort_format=args.ort_quant_format,
                            ort_activations=args.ort_activations, reduce_range=args.reduce_range,
                            per_channel=not args.no_per_channel, ort_preprocess=args.ort_preprocess,
-                           nncf_preset=args.nncf_preset),
+                           nncf_preset=args.nncf_preset, trt_int8=args.trt_int8),
+        cuda_graphs=args.cuda_graphs,
     )
 
 
 def _resolve(config) -> tuple[list, list[str]]:
     from edgebench.models import resolve_model, resolve_suite
-    from edgebench.runtimes import DEFAULT_RUNTIMES, get_runtime
+    from edgebench.runtimes import default_runtimes, get_runtime
 
     if config.models:
         specs = [resolve_model(m, config.onnx_options) for m in config.models]
     else:
         specs = resolve_suite(config.suite or "quick")
-    runtimes = list(config.runtimes or DEFAULT_RUNTIMES)
+    runtimes = list(config.runtimes or default_runtimes())
     for name in runtimes:
         runtime = get_runtime(name)
         if config.runtimes:  # asked for by name: it must be usable
@@ -273,7 +282,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             runtime = get_runtime(name)
             available = runtime.availability()
             state = f"available ({runtime.version()})" if available.ok else f"unavailable: {available.reason}"
-            print(f"{name:<12} {runtime.device:<4} {','.join(runtime.precisions):<29} {state}")
+            print(f"{name:<20} {runtime.device:<4} {','.join(runtime.precisions):<34} {state}")
     elif args.source:
         if args.source == "timm":
             import timm

@@ -13,7 +13,8 @@ from edgebench.quantize.base import QuantOptions
 
 WEIGHT_MODES = ("auto", "pretrained", "random")
 # fp32 first: reduced precisions are compared with the FP32 cell of the same runtime and batch.
-PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int8-dynamic")
+# tf32 and best exist on GPU runtimes only: TF32 matmuls/convolutions, and TensorRT choosing per layer.
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8", "int8-dynamic", "best")
 DEFAULT_BATCH_SIZES = (1, 32)
 
 
@@ -36,6 +37,7 @@ class RunConfig:
     checkpoint: str | None = None
     threads: int | None = None  # None: physical cores
     profile: TimingProfile = field(default_factory=TimingProfile)
+    cuda_graphs: bool = False  # GPU runtimes replay a captured CUDA graph (trtexec --useCudaGraph)
     cell_timeout_s: float = 900.0
     prepare_timeout_s: float = 1800.0
     seed: int = 0

@@ -30,7 +30,13 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
     profile = TimingProfile(**job["profile"])
     batch_size = int(job["batch_size"])
     runtime = get_runtime(job["runtime"])()
-    options = SessionOptions(threads=int(job["threads"]), precision=job["precision"], batch_size=batch_size)
+    options = SessionOptions(threads=int(job["threads"]), precision=job["precision"], batch_size=batch_size,
+                             cuda_graphs=bool(job.get("cuda_graphs")), cache_dir=job.get("cache_dir"))
+    on_gpu = runtime.device == "gpu"
+    if on_gpu:
+        from edgebench.harness import gpu_memory
+
+        gpu_baseline = gpu_memory.device_used_mb()  # before this process creates its CUDA context
 
     started = time.perf_counter()
     session = runtime.load(artifact, spec, options)
@@ -48,13 +54,20 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
 
     # Peak RSS "during inference": reset the kernel's high-water mark after loading, read it after timing.
     scoped = memory.reset_peak_rss()
-    result = measure(lambda: session.infer(batch), profile)
+    device_latency = None
+    if on_gpu:
+        from edgebench.harness.gpu_timing import measure_on_device
+
+        result, device_latency = measure_on_device(session, batch, profile)
+    else:
+        result = measure(lambda: session.infer(batch), profile)
     latency = result.latency
     peak = memory.peak_rss_mb() if scoped else None
     record = {
         "status": "ok" if finite else "failed",
         "reason": "" if finite else "the output holds NaN or Inf (timings kept for the record)",
         "latency_ms": latency.to_dict(),
+        "device_latency_ms": device_latency.to_dict() if device_latency else None,
         "throughput_ips": batch_size * latency.n / latency.total_s if latency.total_s else math.nan,
         "load_s": load_s,
         "first_inference_ms": first_ms,
@@ -69,6 +82,9 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
         "timing": {"profile": profile.name, "warmup_iters": result.warmup_iters, "warmup_s": result.warmup_s,
                    "capped": result.capped, "min_iters": profile.min_iters, "min_s": profile.min_s},
     }
+    if on_gpu:
+        gpu = gpu_memory.snapshot(session, gpu_baseline)
+        record["gpu_memory_mb"], record["gpu_memory"] = gpu["mb"], gpu
     if job.get("eval"):
         record["accuracy"] = cell_accuracy(session, spec, batch_size, job)
     return record

@@ -5,19 +5,20 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import socket
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from edgebench.harness.gpus import gpus
+
 # The instruction sets that decide which kernels the runtimes pick on x86 (and NEON/SVE on Arm).
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
              "amx_tile", "amx_int8", "amx_bf16", "asimd", "sve", "sve2", "asimddp", "i8mm", "bf16")
 PACKAGES = ("edgebench", "numpy", "torch", "torchvision", "timm", "onnx", "onnxscript", "onnxruntime",
-            "onnxruntime-gpu", "openvino", "nncf", "pillow")
+            "onnxruntime-gpu", "openvino", "nncf", "pillow", "tensorrt", "tensorrt-cu12", "tensorrt-cu13",
+            "tensorrt-cu12-libs", "tensorrt-cu13-libs", "polygraphy", "nvidia-ml-py")
 
 
 def _cpuinfo() -> tuple[str, set[str]]:
@@ -51,22 +52,6 @@ def physical_cores() -> int:
     except ImportError:
         pass
     return os.cpu_count() or 1
-
-
-def _gpus() -> list[dict[str, str]]:
-    if not shutil.which("nvidia-smi"):
-        return []
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    gpus = []
-    for line in out.strip().splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 3:
-            gpus.append({"name": parts[0], "driver": parts[1], "memory": parts[2]})
-    return gpus
 
 
 def package_version(package: str) -> str:
@@ -104,7 +89,7 @@ def capture(device_name: str | None = None) -> dict[str, Any]:
         "python": platform.python_version(),
         "python_executable": sys.executable,
         "versions": versions(),
-        "gpus": _gpus(),
+        "gpus": [dict(g) for g in gpus()],
     }
     record["id"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:12]
     return record

@@ -224,6 +224,7 @@ class Sweep:
             job = {"kind": "quantize", "key": f"{cell.model.id}|{cell.runtime}|{cell.precision}|quantize",
                    "model": cell.model.to_dict(), "source": source, "recipe": recipe,
                    "options": self.config.quant.to_dict(), "calibration": calibration,
+                   "batch_sizes": _engine_batches(cell.model, self.config.batch_sizes),
                    "calib_source": self.images.calib_source if calibration and not calibration["synthetic"] else "synthetic",
                    "cache_dir": str(self.config.cache_path)}
             self.say(f"  building {cell.precision} artifact for {cell.runtime} ({recipe.rpartition(':')[2]})...")
@@ -261,7 +262,8 @@ class Sweep:
         artifact = built_record["artifact"]
         job = {"kind": "cell", "key": cell.key, "model": cell.model.to_dict(), "runtime": cell.runtime,
                "precision": cell.precision, "batch_size": cell.batch_size, "threads": self.threads,
-               "seed": self.config.seed, "profile": self.config.profile.to_dict(), "artifact": artifact}
+               "seed": self.config.seed, "profile": self.config.profile.to_dict(), "artifact": artifact,
+               "cuda_graphs": self.config.cuda_graphs, "cache_dir": str(self.config.cache_path)}
         reference = inputs.get("reference") or {}
         if inputs.get("eval"):
             job["eval"] = inputs["eval"]
@@ -312,6 +314,11 @@ def _size_mb(artifact: dict[str, Any]) -> float | None:
         return Artifact.from_dict(artifact).size_mb
     except OSError:
         return None
+
+
+def _engine_batches(spec: ModelSpec, batch_sizes: tuple[int, ...]) -> list[int]:
+    """The batch sizes a compiled engine must serve (one optimisation profile each)."""
+    return [spec.fixed_batch] if spec.fixed_batch else sorted(set(batch_sizes))
 
 
 def _need_calibration(cells: list[Cell]) -> bool:

@@ -102,8 +102,10 @@ class Measurement:
     capped: bool  # stopped by max_s before min_iters/min_s were met
 
 
-def measure(call: Callable[[], object], profile: TimingProfile, clock: Callable[[], int] = time.perf_counter_ns) -> Measurement:
-    """Warm up, then time ``call`` one invocation at a time."""
+def measure(call: Callable[[], object], profile: TimingProfile, clock: Callable[[], int] = time.perf_counter_ns,
+            after: Callable[[], None] | None = None) -> Measurement:
+    """Warm up, then time ``call`` one invocation at a time. ``after`` runs after each timed call, outside
+    the timed span (the GPU path reads its CUDA events there)."""
     start = clock()
     warm = 0
     while True:
@@ -123,6 +125,8 @@ def measure(call: Callable[[], object], profile: TimingProfile, clock: Callable[
         t0 = clock()
         call()
         samples.append((clock() - t0) / 1e6)
+        if after is not None:
+            after()
         elapsed = (clock() - begin) / 1e9
         if len(samples) >= profile.min_iters and elapsed >= profile.min_s:
             break

@@ -22,6 +22,7 @@ CALIB_METHODS = ("minmax", "entropy", "percentile")
 ORT_FORMATS = ("qdq", "qoperator")
 ORT_ACTIVATIONS = ("u8", "s8")
 AUTO_BOOL = ("auto", "on", "off")
+TRT_INT8 = ("calibrate", "qdq")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,13 +36,16 @@ class QuantOptions:
     per_channel: bool = True
     ort_preprocess: bool = False  # onnxruntime's quant_pre_process (shape inference + optimisation) first
     nncf_preset: str = "performance"  # "performance" (symmetric) or "mixed" (asymmetric activations)
+    # TensorRT INT8: its entropy calibrator on the calibration images, or an explicitly quantised (QDQ) ONNX
+    trt_int8: str = "calibrate"
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("--calib-method", self.calib_method, CALIB_METHODS),
                                      ("--ort-quant-format", self.ort_format, ORT_FORMATS),
                                      ("--ort-activations", self.ort_activations, ORT_ACTIVATIONS),
                                      ("--reduce-range", self.reduce_range, AUTO_BOOL),
-                                     ("--nncf-preset", self.nncf_preset, ("performance", "mixed"))):
+                                     ("--nncf-preset", self.nncf_preset, ("performance", "mixed")),
+                                     ("--trt-int8", self.trt_int8, TRT_INT8)):
             if value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
@@ -73,8 +77,10 @@ class Recipe(ABC):
     needs_calibration: ClassVar[bool] = False  # then ``build`` always receives calibration images
     output_format: ClassVar[str] = "onnx"
 
-    def __init__(self, options: QuantOptions) -> None:
-        self.options = options
+    def __init__(self, options: QuantOptions, batch_sizes: tuple[int, ...] = (1,)) -> None:
+        # batch_sizes: the run's, for recipes that compile shapes in (TensorRT's optimisation profiles);
+        # a recipe whose artifact depends on them must say so in settings(), which keys the cache.
+        self.options, self.batch_sizes = options, tuple(batch_sizes)
 
     def settings(self) -> dict[str, Any]:
         """The settings this recipe uses (recorded in results and part of the cache key)."""
@@ -96,5 +102,5 @@ def recipe_class(path: str) -> type[Recipe]:
     return getattr(import_module(module_name), class_name)
 
 
-def get_recipe(path: str, options: QuantOptions) -> Recipe:
-    return recipe_class(path)(options)
+def get_recipe(path: str, options: QuantOptions, batch_sizes: tuple[int, ...] = (1,)) -> Recipe:
+    return recipe_class(path)(options, batch_sizes)

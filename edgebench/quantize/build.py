@@ -30,20 +30,26 @@ def source_identity(artifact: Artifact) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
-def build_artifact(job: dict[str, Any]) -> dict[str, Any]:
-    """The ``quantize`` job: returns {"artifact": ..., "quantization": ...}; raises on failure."""
-    spec = ModelSpec.from_dict(job["model"])
-    source = Artifact.from_dict(job["source"])
-    recipe = get_recipe(job["recipe"], QuantOptions(**job["options"]))
-    calib_ref = job.get("calibration") if recipe.needs_calibration else None
-    if recipe.needs_calibration and not (calib_ref and calib_ref["count"]):
-        raise CellFailure(f"{recipe.name} needs calibration images")
-    key_data = {
+def cache_key_data(spec: ModelSpec, source: Artifact, recipe, calib_ref: dict[str, Any] | None) -> dict[str, Any]:
+    """Everything that changes the artifact; its hash names the cache folder. A recipe's ``settings()`` adds
+    what is specific to it (a TensorRT engine's GPU and shapes)."""
+    return {
         "model": spec.id, "source": source_identity(source), "recipe": recipe.name, "settings": recipe.settings(),
         "calibration": {k: calib_ref[k] for k in ("key", "count", "synthetic")} if calib_ref else None,
         "preprocess": spec.to_dict()["preprocess"] if calib_ref else None,
         "versions": {p: package_version(p) for p in recipe.packages}, "quantize_version": QUANTIZE_VERSION,
     }
+
+
+def build_artifact(job: dict[str, Any]) -> dict[str, Any]:
+    """The ``quantize`` job: returns {"artifact": ..., "quantization": ...}; raises on failure."""
+    spec = ModelSpec.from_dict(job["model"])
+    source = Artifact.from_dict(job["source"])
+    recipe = get_recipe(job["recipe"], QuantOptions(**job["options"]), tuple(job.get("batch_sizes") or (1,)))
+    calib_ref = job.get("calibration") if recipe.needs_calibration else None
+    if recipe.needs_calibration and not (calib_ref and calib_ref["count"]):
+        raise CellFailure(f"{recipe.name} needs calibration images")
+    key_data = cache_key_data(spec, source, recipe, calib_ref)
     key = content_key(key_data)
     folder = Path(job["cache_dir"]) / "quantized" / f"{slug(f'{spec.id}-{recipe.name}')}-{key}"
     meta_path = folder / "quantized.json"

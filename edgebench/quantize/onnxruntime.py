@@ -47,7 +47,7 @@ class OrtStaticInt8(Recipe):
     name = "ort-static-int8"
     precision = "int8"
     toolchain = "onnxruntime.quantization.quantize_static"
-    packages = ("onnxruntime", "onnx")
+    packages = ("onnxruntime", "onnxruntime-gpu", "onnx")
     needs_calibration = True
 
     def settings(self) -> dict[str, Any]:
@@ -58,41 +58,82 @@ class OrtStaticInt8(Recipe):
                 "preprocess": o.ort_preprocess}
 
     def build(self, source: Artifact, spec: ModelSpec, calibration: CalibrationData | None, out_dir: Path) -> Artifact:
-        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                              quantize_static)
-
-        _quiet()
-        s = self.settings()
-        model_path = _without_value_info(source.path, out_dir)
-        model_path = _preprocessed(model_path, out_dir) if s["preprocess"] else model_path
-        input_name = spec.input_name or INPUT_NAME  # a user's ONNX file names it; exports use INPUT_NAME
-        calibration.batch_size = MINMAX_BATCH if s["calibration"] == "minmax" else 1
-
-        class Reader(CalibrationDataReader):
-            def __init__(self) -> None:
-                self.batches = iter(calibration)
-
-            def get_next(self):
-                batch = next(self.batches, None)
-                return None if batch is None else {input_name: batch}
-
-        out = out_dir / "model.int8.onnx"
-        quantize_static(
-            model_path, str(out), Reader(),
-            quant_format=QuantFormat.QDQ if s["format"] == "QDQ" else QuantFormat.QOperator,
-            activation_type=QuantType.QUInt8 if s["activations"] == "U8" else QuantType.QInt8,
-            weight_type=QuantType.QInt8, per_channel=s["per_channel"], reduce_range=s["reduce_range"],
-            calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                              "percentile": CalibrationMethod.Percentile}[s["calibration"]],
-        )
+        out = quantize_qdq(source.path, spec, calibration, out_dir, self.settings())
         return self.artifact(out)
+
+
+def quantize_qdq(source_path: str, spec: ModelSpec, calibration: CalibrationData, out_dir: Path,
+                 s: dict[str, Any], extra_options: dict[str, Any] | None = None) -> Path:
+    """ONNX Runtime's static quantiser with settings ``s`` (as ``OrtStaticInt8.settings`` names them)."""
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+
+    _quiet()
+    model_path = _without_value_info(source_path, out_dir)
+    model_path = _preprocessed(model_path, out_dir) if s["preprocess"] else model_path
+    input_name = spec.input_name or INPUT_NAME  # a user's ONNX file names it; exports use INPUT_NAME
+    calibration.batch_size = MINMAX_BATCH if s["calibration"] == "minmax" else 1
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(calibration)
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {input_name: batch}
+
+    out = out_dir / "model.int8.onnx"
+    quantize_static(
+        model_path, str(out), Reader(),
+        quant_format=QuantFormat.QDQ if s["format"] == "QDQ" else QuantFormat.QOperator,
+        activation_type=QuantType.QUInt8 if s["activations"] == "U8" else QuantType.QInt8,
+        weight_type=QuantType.QInt8, per_channel=s["per_channel"], reduce_range=s["reduce_range"],
+        calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                          "percentile": CalibrationMethod.Percentile}[s["calibration"]],
+        extra_options=extra_options or {},
+    )
+    return out
+
+
+def symmetric_qdq_settings(calib_method: str, per_channel: bool) -> dict[str, Any]:
+    """What TensorRT's explicit quantisation takes: QDQ, S8 activations and weights, zero points 0."""
+    return {"format": "QDQ", "activations": "S8", "weights": "S8", "symmetric": True, "per_channel": per_channel,
+            "reduce_range": False, "calibration": calib_method, "preprocess": False}
+
+
+def quantize_symmetric_qdq(source_path: str, spec: ModelSpec, calibration: CalibrationData, out_dir: Path,
+                           s: dict[str, Any]) -> Path:
+    return quantize_qdq(source_path, spec, calibration, out_dir, s,
+                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+
+
+def fp16_onnx(source_path: str, out: Path) -> Path:
+    """The model with FP16 weights and arithmetic; inputs and outputs stay float32, so every runtime is
+    fed the same tensors."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    onnx.save(convert_float_to_float16(onnx.load(source_path), keep_io_types=True), str(out))
+    return out
+
+
+class OrtTrtInt8(OrtStaticInt8):
+    """For ONNX Runtime's TensorRT provider: the symmetric QDQ model TensorRT's explicit quantisation takes."""
+
+    name = "ort-trt-int8"
+
+    def settings(self) -> dict[str, Any]:
+        return symmetric_qdq_settings(self.options.calib_method, self.options.per_channel)
+
+    def build(self, source: Artifact, spec: ModelSpec, calibration: CalibrationData | None, out_dir: Path) -> Artifact:
+        return self.artifact(quantize_symmetric_qdq(source.path, spec, calibration, out_dir, self.settings()))
 
 
 class OrtDynamicInt8(Recipe):
     name = "ort-dynamic-int8"
     precision = "int8-dynamic"
     toolchain = "onnxruntime.quantization.quantize_dynamic"
-    packages = ("onnxruntime", "onnx")
+    packages = ("onnxruntime", "onnxruntime-gpu", "onnx")
 
     def settings(self) -> dict[str, Any]:
         # U8 weights: ConvInteger with S8 weights ran 2.6-3.6x slower than U8 for resnet50 on x86 (README).
@@ -112,20 +153,13 @@ class OrtFp16(Recipe):
     name = "ort-fp16"
     precision = "fp16"
     toolchain = "onnxruntime.transformers.float16.convert_float_to_float16"
-    packages = ("onnxruntime", "onnx")
+    packages = ("onnxruntime", "onnxruntime-gpu", "onnx")
 
     def settings(self) -> dict[str, Any]:
         return {"keep_io_types": True}
 
     def build(self, source: Artifact, spec: ModelSpec, calibration: CalibrationData | None, out_dir: Path) -> Artifact:
-        import onnx
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-
-        # Inputs and outputs stay float32, so every runtime is fed the same tensors.
-        model = convert_float_to_float16(onnx.load(source.path), keep_io_types=True)
-        out = out_dir / "model.fp16.onnx"
-        onnx.save(model, str(out))
-        return self.artifact(out)
+        return self.artifact(fp16_onnx(source.path, out_dir / "model.fp16.onnx"))
 
 
 def _preprocessed(path: str, out_dir: Path) -> str:

@@ -72,7 +72,8 @@ def device_section(device: str, index: int, runs: list[Run], results: list[dict[
                    Paragraph("One row per model of the published table (Keras Applications), in its order; each "
                              "measured value sits beside the published one (pub., other hardware and framework: "
                              "a reference, not a target). Size is the FP32 ONNX file; CPU and GPU times are the "
-                             "fastest FP32 runtime's p50 per batch of 32, with that runtime named."),
+                             "fastest FP32 runtime's p50 per batch of 32, with that runtime named (host time per call; "
+                             "on a GPU that includes the copies in and out)."),
                    reference_table(results)]
     if deps:
         blocks += [Heading("Plots", 3), *_plots(deps, device, f"{index}-{_slug(device)}", out)]
@@ -81,9 +82,12 @@ def device_section(device: str, index: int, runs: list[Run], results: list[dict[
                    Bullets(front) if front else Paragraph("None: no deployment here has representative accuracy "
                                                           "(pretrained weights and real images are needed).")]
         blocks += [Heading("Every deployment", 3),
-                   Paragraph("p50/p99 are per call; Δ top-1 is paired against the model's FP32 reference outputs on "
+                   Paragraph("p50/p99 are host time per call (for a GPU runtime: copy in, kernels, copy out and "
+                             "synchronisation); GPU compute is the CUDA-event time of the kernels alone, as trtexec's "
+                             "\"GPU Compute Time\". Δ top-1 is paired against the model's FP32 reference outputs on "
                              "the same images (McNemar's exact test); * marks accuracy that is not representative. "
-                             "Speed-ups divide the PyTorch FP32 (or the runtime's own FP32) p50 by this one."),
+                             "Speed-ups divide the PyTorch FP32 p50 on the same kind of device (pytorch for CPU "
+                             "runtimes, pytorch-cuda for GPU runtimes), or the runtime's own FP32 p50, by this one."),
                    grid.all_deployments(deps), Heading("Per model: runtime × precision", 3)]
         for model in dict.fromkeys(d.model for d in deps):
             blocks += [Heading(model, 4), grid.model_grid([d for d in deps if d.model == model])]

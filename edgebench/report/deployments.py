@@ -42,7 +42,8 @@ class Deployment:
     runtime: str
     precision: str
     cells: dict[int, dict[str, Any]]  # ok records by batch size
-    pytorch_fp32: dict[int, float] = field(default_factory=dict)  # the same model's PyTorch FP32 p50 by batch size
+    # The same model's PyTorch FP32 p50 by batch size, on the same kind of device (pytorch-cuda for GPU runtimes)
+    pytorch_fp32: dict[int, float] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -56,6 +57,22 @@ class Deployment:
         """Milliseconds per call (one batch) at this batch size."""
         cell = self.cells.get(batch)
         return finite(cell["latency_ms"].get(stat)) if cell else None
+
+    @property
+    def device_kind(self) -> str:
+        return next((c.get("device_kind") or "cpu" for c in self.cells.values()), "cpu")
+
+    def device_latency(self, batch: int, stat: str = "p50") -> float | None:
+        """GPU cells: milliseconds of the model's kernels per call (CUDA events), without copies."""
+        cell = self.cells.get(batch)
+        return finite((cell.get("device_latency_ms") or {}).get(stat)) if cell else None
+
+    def gpu_memory(self, batch: int) -> float | None:
+        """GPU memory of the cell's process; 0 for a CPU runtime, which uses none."""
+        cell = self.cells.get(batch)
+        if not cell:
+            return None
+        return finite(cell.get("gpu_memory_mb")) if self.device_kind == "gpu" else 0.0
 
     def throughput(self, batch: int) -> float | None:
         cell = self.cells.get(batch)
@@ -138,19 +155,31 @@ class Deployment:
             out[f"b{batch}_peak_rss_mb"] = self.memory(batch)
             out[f"b{batch}_speedup_vs_pytorch_fp32"] = self.speedup_vs_pytorch(batch)
             out[f"b{batch}_speedup_vs_fp32"] = self.speedup_vs_fp32(batch)
+            if self.device_kind == "gpu":
+                out[f"b{batch}_gpu_compute_p50_ms"] = self.device_latency(batch)
+                out[f"b{batch}_gpu_memory_mb"] = self.gpu_memory(batch)
         return out
+
+
+# The runtime every deployment's speed-up is measured against, per kind of device.
+PYTORCH_BASELINE = {"cpu": "pytorch", "gpu": "pytorch-cuda"}
 
 
 def deployments(results: list[dict[str, Any]]) -> list[Deployment]:
     """Every deployment with at least one successful cell, in the order the results first name them."""
     groups: dict[tuple[str, str, str, str], dict[int, dict[str, Any]]] = {}
-    pytorch: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    pytorch: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)
     for r in results:
         if r.get("status") != "ok" or finite((r.get("latency_ms") or {}).get("p50")) is None:
             continue
         device = device_of(r)
         groups.setdefault((device, r["model"], r["runtime"], r["precision"]), {})[r["batch_size"]] = r
-        if r["runtime"] == "pytorch" and r["precision"] == "fp32":
-            pytorch[(device, r["model"])][r["batch_size"]] = r["latency_ms"]["p50"]
-    return [Deployment(device=d, model=m, runtime=rt, precision=p, cells=cells, pytorch_fp32=dict(pytorch[(d, m)]))
-            for (d, m, rt, p), cells in groups.items()]
+        kind = r.get("device_kind") or "cpu"
+        if r["runtime"] == PYTORCH_BASELINE.get(kind) and r["precision"] == "fp32":
+            pytorch[(device, kind, r["model"])][r["batch_size"]] = r["latency_ms"]["p50"]
+    out = []
+    for (d, m, rt, p), cells in groups.items():
+        kind = next(iter(cells.values())).get("device_kind") or "cpu"
+        out.append(Deployment(device=d, model=m, runtime=rt, precision=p, cells=cells,
+                              pytorch_fp32=dict(pytorch[(d, kind, m)])))
+    return out

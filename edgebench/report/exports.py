@@ -9,8 +9,9 @@ from typing import Any
 
 from edgebench.report.deployments import device_of, finite
 
-CELL_COLUMNS = ("device", "model", "runtime", "precision", "batch_size", "status", "reason", "p50_ms", "p90_ms", "p99_ms",
-                "mean_ms", "cv", "n", "throughput_ips", "peak_rss_mb", "size_mb", "params_m", "weights", "top1_pct", "top5_pct",
+CELL_COLUMNS = ("device", "model", "runtime", "device_kind", "precision", "batch_size", "status", "reason", "p50_ms",
+                "p90_ms", "p99_ms", "mean_ms", "cv", "n", "gpu_compute_p50_ms", "gpu_compute_p99_ms", "throughput_ips",
+                "peak_rss_mb", "gpu_memory_mb", "size_mb", "params_m", "weights", "top1_pct", "top5_pct",
                 "top1_delta_pt", "top1_delta_verdict", "top1_delta_p", "agreement_pct", "accuracy_representative",
                 "speedup_vs_fp32", "threads", "timing_profile", "finished_at")
 
@@ -25,11 +26,14 @@ def cell_row(r: dict[str, Any]) -> dict[str, Any]:
         value = finite(value)
         return None if value is None else round(value * 100, 4)
 
-    return {"device": device_of(r), "model": r["model"], "runtime": r["runtime"], "precision": r["precision"],
+    gpu = r.get("device_latency_ms") or {}
+    return {"device": device_of(r), "model": r["model"], "runtime": r["runtime"],
+            "device_kind": r.get("device_kind") or "cpu", "precision": r["precision"],
             "batch_size": r["batch_size"], "status": r["status"], "reason": r.get("reason") or "",
             "p50_ms": lat.get("p50"), "p90_ms": lat.get("p90"), "p99_ms": lat.get("p99"), "mean_ms": lat.get("mean"),
-            "cv": lat.get("cv"), "n": lat.get("n"), "throughput_ips": r.get("throughput_ips"),
-            "peak_rss_mb": r.get("peak_rss_mb"), "size_mb": r.get("size_mb"), "params_m": r.get("params_m"),
+            "cv": lat.get("cv"), "n": lat.get("n"), "gpu_compute_p50_ms": gpu.get("p50"),
+            "gpu_compute_p99_ms": gpu.get("p99"), "throughput_ips": r.get("throughput_ips"),
+            "peak_rss_mb": r.get("peak_rss_mb"), "gpu_memory_mb": r.get("gpu_memory_mb"), "size_mb": r.get("size_mb"), "params_m": r.get("params_m"),
             "weights": r.get("weights"), "top1_pct": pct(acc.get("top1")), "top5_pct": pct(acc.get("top5")),
             "top1_delta_pt": pct(change.get("delta")), "top1_delta_verdict": change.get("verdict"),
             "top1_delta_p": change.get("p_value"), "agreement_pct": pct(versus.get("top1_agreement")),

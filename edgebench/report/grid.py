@@ -37,33 +37,46 @@ def _speedup(value: float | None) -> Cell:
     return Cell(f"{value:.2f}x", value) if value else Cell("")
 
 
-def _row(d: Deployment, small: int, big: int) -> list[Cell]:
+def _has_gpu(deps: list[Deployment]) -> bool:
+    return any(d.device_kind == "gpu" for d in deps)
+
+
+def _row(d: Deployment, small: int, big: int, gpu: bool) -> list[Cell]:
     slower = (d.cells.get(small) or {}).get("slower_than_fp32")
     vs_fp32 = d.speedup_vs_fp32(small)
-    return [num(d.latency(small), 2), num(d.latency(small, "p99"), 2), num(d.latency(big), 1), num(d.throughput(big), 1),
-            num(d.memory(small), 0), num(d.memory(big), 0), num(d.size_mb, 2), *_accuracy_cells(d),
-            Cell(f"{vs_fp32:.2f}x" + (" (slower)" if slower else ""), vs_fp32) if vs_fp32 else Cell(""),
-            _speedup(d.speedup_vs_pytorch(small)), _speedup(d.speedup_vs_pytorch(big))]
+    row = [num(d.latency(small), 2), num(d.latency(small, "p99"), 2), num(d.latency(big), 1), num(d.throughput(big), 1)]
+    if gpu:
+        row += [num(d.device_latency(small), 3), num(d.device_latency(big), 2), num(d.gpu_memory(big), 0)]
+    return row + [num(d.memory(small), 0), num(d.memory(big), 0), num(d.size_mb, 2), *_accuracy_cells(d),
+                  Cell(f"{vs_fp32:.2f}x" + (" (slower)" if slower else ""), vs_fp32) if vs_fp32 else Cell(""),
+                  _speedup(d.speedup_vs_pytorch(small)), _speedup(d.speedup_vs_pytorch(big))]
 
 
-def _columns(small: int, big: int) -> list[str]:
+def _columns(small: int, big: int, gpu: bool) -> list[str]:
+    """Latency columns are host time per call; with GPU runtimes, the CUDA-event time of the kernels follows."""
+    gpu_columns = [f"b{small} GPU compute p50 (ms)", f"b{big} GPU compute p50 (ms)", f"b{big} GPU memory (MB)"]
     return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", f"ms / batch {big}", f"img/s at b{big}",
-            f"b{small} peak RSS (MB)", f"b{big} peak RSS (MB)", "Size (MB)", "Top-1 % [95% CI]", "Top-5 %", "Δ top-1 vs FP32 (pt)", f"b{small} vs own FP32",
-            f"b{small} vs PyTorch FP32", f"b{big} vs PyTorch FP32"]
+            *(gpu_columns if gpu else []),
+            f"b{small} peak RSS (MB)", f"b{big} peak RSS (MB)", "Size (MB)", "Top-1 % [95% CI]", "Top-5 %",
+            "Δ top-1 vs FP32 (pt)", f"b{small} vs own FP32", f"b{small} vs PyTorch FP32", f"b{big} vs PyTorch FP32"]
+
+
+def _table(deps: list[Deployment], names: list[str], keys) -> Table:
+    small, big = _batches(deps)
+    gpu = _has_gpu(deps)
+    columns = _columns(small, big, gpu)
+    rows = [[*map(text, keys(d)), *_row(d, small, big, gpu)] for d in deps]
+    return Table(columns=[*names, *columns], rows=rows, numeric=set(range(len(names), len(names) + len(columns))))
 
 
 def model_grid(deps: list[Deployment]) -> Table:
     """The grid of one model on one machine: a row per runtime and precision."""
-    small, big = _batches(deps)
-    rows = [[text(d.runtime), text(d.precision), *_row(d, small, big)] for d in deps]
-    return Table(columns=["Runtime", "Precision", *_columns(small, big)], rows=rows, numeric=set(range(2, 15)))
+    return _table(deps, ["Runtime", "Precision"], lambda d: (d.runtime, d.precision))
 
 
 def all_deployments(deps: list[Deployment]) -> Table:
     """Every deployment of one machine in one table (sort it in the HTML page)."""
-    small, big = _batches(deps)
-    rows = [[text(d.model), text(d.runtime), text(d.precision), *_row(d, small, big)] for d in deps]
-    return Table(columns=["Model", "Runtime", "Precision", *_columns(small, big)], rows=rows, numeric=set(range(3, 16)))
+    return _table(deps, ["Model", "Runtime", "Precision"], lambda d: (d.model, d.runtime, d.precision))
 
 
 def across_devices(deps: list[Deployment], devices: list[str], batch: int = SMALL) -> Table:

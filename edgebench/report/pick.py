@@ -32,6 +32,7 @@ class Constraints:
     min_top1: float | None = None
     max_size_mb: float | None = None
     max_memory_mb: float | None = None
+    max_gpu_memory_mb: float | None = None
     max_accuracy_drop: float | None = None
 
     @classmethod
@@ -118,6 +119,10 @@ def breaks(deployment: Deployment, constraints: Constraints, *, batch_size: int,
     memory = _above("peak memory", deployment.memory(batch_size), constraints.max_memory_mb, " MB", "no memory measured")
     if memory:
         out.append(memory)
+    gpu = _above("GPU memory", deployment.gpu_memory(batch_size), constraints.max_gpu_memory_mb, " MB",
+                 "no GPU memory measured")
+    if gpu:
+        out.append(gpu)
     if constraints.max_accuracy_drop is not None:
         missing = "no accuracy measured" if deployment.top1 is None else "no accuracy drop measured (no FP32 reference)"
         drop = _above("accuracy drop", accuracy_drop(deployment), constraints.max_accuracy_drop, " pt", missing)
@@ -220,6 +225,8 @@ def describe_constraints(constraints: Constraints, latency_stat: str) -> str:
         parts.append(f"size <= {_number(c.max_size_mb)} MB")
     if c.max_memory_mb is not None:
         parts.append(f"peak memory <= {_number(c.max_memory_mb)} MB")
+    if c.max_gpu_memory_mb is not None:
+        parts.append(f"GPU memory <= {_number(c.max_gpu_memory_mb)} MB")
     if c.max_accuracy_drop is not None:
         parts.append(f"top-1 drop vs FP32 <= {_number(c.max_accuracy_drop)} pt")
     return ", ".join(parts) or "none"

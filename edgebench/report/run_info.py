@@ -57,7 +57,8 @@ def environment_blocks(run: Run, device: str) -> list[Block]:
                      f"images {config.get('data') or 'none (no accuracy)'}"
                      + (f" (limit {config['limit']})" if config.get("limit") else "")
                      + (f"; calibration {config.get('calib_data') or 'a held-out slice'} ({config.get('calib_size')} images)"
-                        if "int8" in (config.get("precisions") or []) else "") + ".")
+                        if "int8" in (config.get("precisions") or []) else "")
+                     + ("; CUDA graphs on" if config.get("cuda_graphs") else "") + ".")
     random = sorted({r["model"] for r in results if r.get("weights") == "random"})
     blocks: list[Block] = [Bullets(items)]
     if random:

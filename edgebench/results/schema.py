@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from edgebench.runtimes import get_runtime
+
 if TYPE_CHECKING:
     from edgebench.config import RunConfig
     from edgebench.harness.sweep import Cell
 
-SCHEMA_VERSION = 2  # 2: accuracy, quantization, calibration, speed-up vs FP32
+SCHEMA_VERSION = 3  # 2: accuracy, quantization, calibration, speed-up vs FP32; 3: GPU timing and memory
 STATUSES = ("ok", "failed", "skipped")
 REFERENCE_FIELDS = ("model", "size_mb", "top1", "top5", "params_m", "cpu_ms_b32", "gpu_ms_b32")
 
@@ -25,16 +27,19 @@ def base_record(cell: "Cell", config: "RunConfig", threads: int, prepared: dict[
         "model": cell.model.id,
         "source": cell.model.source,
         "runtime": cell.runtime,
-        "device_kind": "cpu",
+        "device_kind": get_runtime(cell.runtime).device,  # "cpu" or "gpu": where the model's kernels run
         "precision": cell.precision,
         "batch_size": cell.batch_size,
         "status": "failed",
         "reason": "",
-        "latency_ms": None,
+        "latency_ms": None,  # host clock, one call end to end (on a GPU: copies and synchronisation included)
+        "device_latency_ms": None,  # GPU cells: CUDA-event time of the model's kernels on the stream
         "throughput_ips": None,
         "load_s": None,
         "first_inference_ms": None,
         "peak_rss_mb": None,
+        "gpu_memory_mb": None,  # GPU cells: the process's GPU memory (gpu_memory says how it was read)
+        "gpu_memory": None,
         "size_mb": None,
         "params_m": params / 1e6 if params else None,
         "weights": weights.get("weights"),

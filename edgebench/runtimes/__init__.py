@@ -10,8 +10,22 @@ REGISTRY = {
     "pytorch": "edgebench.runtimes.pytorch:PyTorchRuntime",
     "onnxruntime": "edgebench.runtimes.onnxruntime:OnnxRuntimeRuntime",
     "openvino": "edgebench.runtimes.openvino:OpenVinoRuntime",
+    "tensorrt": "edgebench.runtimes.tensorrt:TensorRtRuntime",
+    "onnxruntime-cuda": "edgebench.runtimes.onnxruntime_gpu:OrtCudaRuntime",
+    "onnxruntime-trt": "edgebench.runtimes.onnxruntime_gpu:OrtTensorRtRuntime",
+    "pytorch-cuda": "edgebench.runtimes.pytorch_cuda:PyTorchCudaRuntime",
+    "pytorch-cuda-compile": "edgebench.runtimes.pytorch_cuda:PyTorchCudaCompileRuntime",
 }
 DEFAULT_RUNTIMES = ("pytorch", "onnxruntime", "openvino")
+# Added to the default run where an NVIDIA GPU is present (each then runs, or is recorded as skipped and why).
+GPU_RUNTIMES = ("tensorrt", "onnxruntime-cuda", "onnxruntime-trt", "pytorch-cuda", "pytorch-cuda-compile")
+
+
+def default_runtimes() -> tuple[str, ...]:
+    """The CPU runtimes, and the GPU runtimes too where ``nvidia-smi`` lists a GPU."""
+    from edgebench.harness.gpus import has_gpu
+
+    return DEFAULT_RUNTIMES + GPU_RUNTIMES if has_gpu() else DEFAULT_RUNTIMES
 
 
 def get_runtime(name: str):

@@ -26,11 +26,14 @@ class Availability:
 
 @dataclass(frozen=True, kw_only=True)
 class SessionOptions:
-    """What every runtime is given, identically: the run's thread count, precision and batch size."""
+    """What every runtime is given, identically: the run's thread count, precision and batch size; the
+    GPU runtimes also read whether to replay CUDA graphs and where to keep their own caches."""
 
     threads: int
     precision: str
     batch_size: int
+    cuda_graphs: bool = False
+    cache_dir: str | None = None
 
 
 class Session(ABC):

@@ -40,6 +40,13 @@ class OnnxRuntimeRuntime(Runtime):
     description = "ONNX Runtime, CPU execution provider"
 
     @classmethod
+    def distribution(cls) -> str:
+        # onnxruntime-gpu provides the same package (with the CPU provider) under another distribution name
+        from edgebench.harness.env import package_version
+
+        return "onnxruntime" if package_version("onnxruntime") or not package_version("onnxruntime-gpu") else "onnxruntime-gpu"
+
+    @classmethod
     def slower_reason(cls, precision: str, settings: dict) -> str:
         if precision == "int8" and settings.get("activations") == "S8":
             return ("this recipe quantises activations to S8; ONNX Runtime's fast integer kernels on x86 take U8 "

@@ -56,3 +56,19 @@ def test_bad_profile_is_a_config_error():
         TimingProfile(min_iters=0)
     with pytest.raises(ConfigError):
         TimingProfile(min_s=10, max_s=5)
+
+
+def test_after_runs_once_per_timed_call_outside_the_timed_span():
+    """The GPU path reads its CUDA events in ``after``: one reading per timed sample, none for warm-up, and
+    the time ``after`` takes is not in the samples."""
+    clock = FakeClock(step_ns=10_000_000)
+    calls = []
+
+    def after():
+        calls.append(clock.now)
+        clock.now += 500_000_000  # slow bookkeeping must not show in the latency
+
+    profile = TimingProfile(warmup_iters=3, warmup_s=0.0, min_iters=6, min_s=0.0, max_s=100.0)
+    result = measure(clock.work, profile, clock=clock, after=after)
+    assert len(calls) == result.latency.n == 6
+    assert result.latency.max == pytest.approx(10.0)

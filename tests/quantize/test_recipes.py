@@ -118,3 +118,25 @@ def test_nncf_sends_no_telemetry():
     env = {k: v for k, v in os.environ.items() if k not in ("NNCF_CI", "NNCF_DEV")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_tensorrt_qdq_model_is_symmetric_and_keeps_accuracy(trained):
+    """The INT8 model TensorRT's explicit quantisation takes (onnxruntime-trt, tensorrt --trt-int8 qdq):
+    S8 Q/DQ with zero points 0, calibrated on the same images. Run here by ONNX Runtime on the CPU."""
+    import onnx
+    from onnx import numpy_helper
+
+    built = _build(trained, "onnxruntime-trt", "int8")
+    artifact = Artifact.from_dict(built["artifact"])
+    assert built["quantization"]["settings"]["symmetric"] and built["quantization"]["settings"]["activations"] == "S8"
+    model = onnx.load(artifact.path)
+    initializers = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    quantizers = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    assert {n.op_type for n in quantizers} == {"QuantizeLinear", "DequantizeLinear"}
+    for node in quantizers:  # activations, (per-channel) weights and biases (INT32) alike
+        zero_point = initializers[node.input[2]]
+        assert not zero_point.any(), node.name
+        assert zero_point.dtype == (np.int32 if node.input[0].endswith("bias_quantized") else np.int8), node.name
+    outputs = _outputs("onnxruntime", "int8", artifact, trained["spec"], trained["eval"])
+    change = summarize(outputs, trained["labels"], trained["fp32"])["vs_reference"]
+    assert abs(change["top1_change"]["delta"]) <= 0.02 and change["top1_agreement"] >= 0.95

@@ -150,3 +150,47 @@ def test_html_escapes_and_keeps_sort_values():
     table = Table(columns=["a<b"], rows=[[num(3.14159, 2)]])
     page = to_html([table], "t")
     assert "a&lt;b" in page and 'data-sort="3.14159"' in page and ">3.14<" in page
+
+
+def _gpu_run(device: str = "h100") -> list[dict]:
+    """A machine with CPU and GPU runtimes: GPU cells carry CUDA-event time and GPU memory."""
+    m = "timm:mobilenetv2_100"
+    cell = partial(record, device=device, reference=MOBILENET, spread=0.0)
+
+    def gpu(runtime, precision, batch, p50, device_p50, gpu_mb, **kw):
+        return cell(m, runtime, precision, batch, p50=p50, device_kind="gpu", gpu_memory_mb=gpu_mb,
+                    device_latency_ms={"p50": device_p50, "p99": device_p50 * 1.1, "n": 60}, **kw)
+
+    return [
+        cell(m, "pytorch", "fp32", 1, p50=20.0), cell(m, "pytorch", "fp32", 32, p50=900.0),
+        gpu("pytorch-cuda", "fp32", 1, 4.0, 3.0, 900.0), gpu("pytorch-cuda", "fp32", 32, 12.0, 10.0, 1500.0),
+        gpu("tensorrt", "fp32", 32, 6.0, 5.0, 700.0, size_mb=15.0),
+        gpu("tensorrt", "fp16", 1, 1.0, 0.5, 600.0, size_mb=8.0), gpu("tensorrt", "fp16", 32, 3.0, 2.0, 650.0, size_mb=8.0),
+    ]
+
+
+def test_gpu_cells_fill_the_gpu_column_and_their_own_columns(tmp_path):
+    text, data = _markdown(tmp_path, _gpu_run())
+    mobilenet = _row(text, "MobileNetV2")
+    assert mobilenet[12] == "6.0 (tensorrt)" and mobilenet[13] == "3.8"  # fastest FP32 GPU b32, beside published
+    assert mobilenet[10] == "900.0 (pytorch)"  # the CPU column stays CPU-only
+    grid = text[text.index("#### timm:mobilenetv2_100"):]
+    header = [c.strip() for c in grid.splitlines()[2].strip("|").split("|")]
+    assert "b1 GPU compute p50 (ms)" in header and "b32 GPU memory (MB)" in header
+    row = dict(zip(header, _row(grid[grid.index("| tensorrt | fp16"):], "tensorrt")))
+    assert row["b1 GPU compute p50 (ms)"] == "0.500" and row["b32 GPU memory (MB)"] == "650"
+    assert row["b1 vs PyTorch FP32"] == "4.00x"  # against pytorch-cuda on the GPU, not PyTorch on the CPU
+    deps = {(d["runtime"], d["precision"]): d for d in data["devices"]["h100"]["deployments"]}
+    assert deps[("tensorrt", "fp16")]["b1_gpu_compute_p50_ms"] == 0.5
+    assert "b1_gpu_compute_p50_ms" not in deps[("pytorch", "fp32")]
+
+
+def test_pick_limits_gpu_memory(tmp_path):
+    run_dir = write_run(tmp_path / "gpu", _gpu_run())
+    result = run_cli("pick", str(run_dir), "--batch-size", "32", "--max-gpu-memory-mb", "1000", "--json")
+    assert result.returncode == 0, result.stderr
+    picked = json.loads(result.stdout)
+    names = [(d["runtime"], d["precision"]) for d in picked["qualifying"]]
+    assert names[:2] == [("tensorrt", "fp16"), ("tensorrt", "fp32")]
+    assert ("pytorch", "fp32") in names  # a CPU runtime uses no GPU memory
+    assert ("pytorch-cuda", "fp32") not in names

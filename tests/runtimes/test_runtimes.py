@@ -5,7 +5,7 @@ import pytest
 from edgebench.errors import CellFailure, ConfigError
 from edgebench.export.artifact import Artifact
 from edgebench.harness.cell import input_batch
-from edgebench.runtimes import REGISTRY, get_runtime
+from edgebench.runtimes import DEFAULT_RUNTIMES, get_runtime
 from edgebench.runtimes.base import SessionOptions
 from edgebench.runtimes.pytorch import PyTorchRuntime
 
@@ -55,7 +55,7 @@ def test_unavailable_runtime_says_how_to_install():
 
     available = Missing.availability()
     assert not available.ok and "pip install something" in available.reason
-    for name in REGISTRY:
+    for name in DEFAULT_RUNTIMES:
         assert get_runtime(name).availability().ok  # the CPU extras are installed in the test environment
     with pytest.raises(ConfigError, match="Did you mean openvino"):
         get_runtime("openvin")
