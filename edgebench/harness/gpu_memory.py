@@ -67,7 +67,10 @@ def snapshot(session, baseline_used_mb: float | None) -> dict[str, Any]:
     torch = session.torch
     record["torch_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / MB
     record["torch_peak_reserved_mb"] = torch.cuda.max_memory_reserved() / MB
-    record.update(session.gpu_memory())
+    try:
+        record.update(session.gpu_memory())
+    except Exception as exc:  # a runtime's own figure is detail: never lose a timed cell over it
+        record["runtime_memory_error"] = f"{type(exc).__name__}: {exc}"
     if record["mb"] is None:
         record.update(mb=record["torch_peak_reserved_mb"] + record.get("engine_device_mb", 0.0),
                       scope="torch's allocator peak (+ engine memory): no CUDA context, no other allocations")

@@ -5,6 +5,7 @@ model, driver, CUDA driver version and compute capability from here.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -69,10 +70,18 @@ def cuda_driver_version() -> str:
     return match.group(1) if match else ""
 
 
-def gpu_identity(index: int = 0) -> dict[str, Any]:
-    """What a compiled engine is specific to: the GPU model and compute capability (and the driver's CUDA)."""
+def cuda_gpu() -> dict[str, str]:
+    """The GPU CUDA calls device 0: the first of CUDA_VISIBLE_DEVICES (an index or a UUID), else the first
+    GPU nvidia-smi lists. Empty when there is none."""
     found = gpus()
-    if not found or index >= len(found):
-        return {}
-    gpu = found[index]
-    return {"name": gpu["name"], "compute_cap": gpu["compute_cap"]}
+    first = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    if first.startswith(("GPU-", "MIG-")):
+        return next((g for g in found if g["uuid"].startswith(first)), {})
+    index = int(first) if first.isdigit() else 0
+    return found[index] if index < len(found) else {}
+
+
+def gpu_identity() -> dict[str, Any]:
+    """What a compiled engine is specific to: the GPU model and its compute capability."""
+    gpu = cuda_gpu()
+    return {"name": gpu["name"], "compute_cap": gpu["compute_cap"]} if gpu else {}

@@ -350,6 +350,8 @@ def _progress_line(position: int, total: int, record: dict[str, Any], elapsed_s:
     if record["status"] == "ok":
         lat = record["latency_ms"]
         body = f"ok      p50 {lat['p50']:9.3f} ms  cv {lat['cv']:.1%}  n={lat['n']}"
+        if record.get("device_latency_ms"):
+            body += f"  GPU compute p50 {record['device_latency_ms']['p50']:.3f} ms"
         acc = record.get("accuracy") or {}
         if acc:
             body += f"  top-1 {acc['top1']:.2%}"

@@ -7,7 +7,8 @@ shape and batch sizes), since an engine runs only on the GPU and TensorRT it was
 
 Precisions, as trtexec names them:
 
-- ``fp32``: TF32 off (TensorRT enables TF32 by default; ``--noTF32``). ``tf32``: TF32 on.
+- ``fp32``: TF32 off (TensorRT enables TF32 by default; ``--noTF32``). ``tf32``: TF32 on. The reduced
+  precisions keep TensorRT's default, TF32 allowed for the layers they leave in float, as trtexec does.
 - ``fp16``: TensorRT 10 sets the FP16 builder flag on the FP32 network (``--fp16``: FP16 where faster,
   FP32 elsewhere). TensorRT 11 removed precision flags (every network is strongly typed), so there the
   engine is built from an FP16 ONNX whose inputs and outputs stay FP32.
@@ -80,17 +81,24 @@ class CalibrationFeed:
         self.calibration, self.input_name, self.batch_size = calibration, input_name, batch_size
         self.current = None  # the batch TensorRT is reading: kept alive until the next one is asked for
 
-    def batches(self) -> list[np.ndarray]:
-        crops = self.calibration.crops
-        count = max(len(crops), 1)
-        order = np.arange(-(-count // self.batch_size) * self.batch_size) % len(crops)
-        feed = CalibrationData(np.asarray(crops)[order], self.calibration.spec, batch_size=self.batch_size)
-        return list(feed)
+    def batches(self):
+        """Normalised float32 batches of exactly ``batch_size`` images, read one batch at a time."""
+        count = len(self.calibration.crops)
+        if not count:
+            raise CellFailure("INT8 calibration needs calibration images; none were given")
+        order = np.arange(-(-count // self.batch_size) * self.batch_size) % count
+        feed = CalibrationData(self.calibration.crops, self.calibration.spec, batch_size=self.batch_size)
+        for start in range(0, len(order), self.batch_size):
+            feed.crops = np.asarray(self.calibration.crops[order[start:start + self.batch_size]])
+            yield from feed
 
     def __iter__(self):
         import torch
 
         for batch in self.batches():
+            # Polygraphy's calibrator ends calibration silently on a wrong shape: check it here.
+            if batch.shape != (self.batch_size, *self.calibration.spec.input_shape):
+                raise CellFailure(f"calibration batch {batch.shape} does not match the engine's calibration profile")
             self.current = torch.from_numpy(batch).cuda()
             yield {self.input_name: self.current}
 
@@ -171,6 +179,7 @@ class TrtTf32(TrtEngine):
 class TrtFp16(TrtEngine):
     name = "trt-fp16"
     precision = "fp16"
+    tf32 = True  # as trtexec --fp16: layers left in float may use TF32
 
     def route(self, major: int) -> dict[str, Any]:
         if major >= 11:
@@ -182,6 +191,7 @@ class TrtInt8(TrtEngine):
     name = "trt-int8"
     precision = "int8"
     needs_calibration = True
+    tf32 = True  # as trtexec --int8: layers left in float may use TF32
 
     def route(self, major: int) -> dict[str, Any]:
         from edgebench.quantize.onnxruntime import symmetric_qdq_settings

@@ -77,6 +77,9 @@ class CudaSession(Session):
         self.dev_out = None  # allocated by the subclass once the output shape is known (set_output)
         self.host_out = None
         self.graph = None
+        # Weights copied to the GPU before this point went through the default stream, which torch's streams
+        # do not wait for: finish that work before anything runs on self.stream.
+        torch.cuda.synchronize()
 
     def set_output(self, shape: tuple[int, ...]) -> None:
         torch = self.torch

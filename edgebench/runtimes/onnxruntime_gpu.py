@@ -17,6 +17,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from edgebench.cache import file_sha256
 from edgebench.errors import CellFailure
 from edgebench.export.artifact import Artifact
 from edgebench.harness.env import package_version
@@ -84,7 +85,7 @@ class OrtCudaRuntime(GpuRuntime):
     def distribution(cls) -> str:
         return "onnxruntime-gpu"
 
-    def provider_options(self, options: SessionOptions, stream: int) -> dict[str, Any]:
+    def provider_options(self, options: SessionOptions, stream: int, artifact: Artifact) -> dict[str, Any]:
         return {"device_id": 0, "user_compute_stream": str(stream), "use_tf32": int(options.precision == "tf32"),
                 "cudnn_conv_algo_search": "EXHAUSTIVE", "enable_cuda_graph": int(options.cuda_graphs)}
 
@@ -94,12 +95,11 @@ class OrtCudaRuntime(GpuRuntime):
 
         self.preload()
         stream = torch.cuda.Stream()
-        provider_options = self.provider_options(options, stream.cuda_stream)
+        provider_options = self.provider_options(options, stream.cuda_stream, artifact)
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.intra_op_num_threads = options.threads  # for the nodes the provider leaves on the CPU
-        session = ort.InferenceSession(artifact.path, so, providers=[(self.provider, provider_options),
-                                                                     "CPUExecutionProvider"])
+        session = ort.InferenceSession(artifact.path, so, providers=self.providers(provider_options, stream.cuda_stream))
         session.disable_fallback()
         active = session.get_providers()
         if not active or active[0] != self.provider:
@@ -112,6 +112,9 @@ class OrtCudaRuntime(GpuRuntime):
                           "artifact_precision": artifact.precision, "cuda_graphs": options.cuda_graphs,
                           **cuda_versions(torch)}
         return wrapped
+
+    def providers(self, provider_options: dict[str, Any], stream: int) -> list:
+        return [(self.provider, provider_options), "CPUExecutionProvider"]
 
     def preload(self) -> None:
         """Load libraries the provider links against but ONNX Runtime does not find by itself."""
@@ -135,15 +138,24 @@ class OrtTensorRtRuntime(OrtCudaRuntime):
                                            "(ONNX Runtime's TensorRT provider loads its libraries)")
         return super().availability()
 
-    def provider_options(self, options: SessionOptions, stream: int) -> dict[str, Any]:
-        cache = Path(options.cache_dir or ".") / "ort-trt-engines"
+    def provider_options(self, options: SessionOptions, stream: int, artifact: Artifact) -> dict[str, Any]:
+        # One folder per model file: the provider names its engines by file name and graph, not by weights,
+        # so two models of one architecture in one folder would share an engine.
+        cache = Path(options.cache_dir or ".") / "ort-trt-engines" / file_sha256(Path(artifact.path))[:16]
         cache.mkdir(parents=True, exist_ok=True)
         return {"device_id": 0, "user_compute_stream": str(stream),
                 # INT8 as trtexec --int8: unquantised layers stay in TF32/FP32, not FP16
                 "trt_fp16_enable": options.precision == "fp16",
                 "trt_int8_enable": options.precision == "int8",  # a QDQ model: no calibration table
                 "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
-                "trt_timing_cache_enable": True, "trt_cuda_graph_enable": options.cuda_graphs}
+                "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache),
+                "trt_cuda_graph_enable": options.cuda_graphs}
+
+    def providers(self, provider_options: dict[str, Any], stream: int) -> list:
+        # Nodes TensorRT does not take run on CUDA (same stream), not on the CPU with copies around them.
+        return [(self.provider, provider_options), ("CUDAExecutionProvider", {"device_id": 0, "user_compute_stream":
+                                                                             str(stream), "use_tf32": 1}),
+                "CPUExecutionProvider"]
 
     def preload(self) -> None:
         # pip's TensorRT keeps libnvinfer in tensorrt_libs, which loads every library it holds on import.

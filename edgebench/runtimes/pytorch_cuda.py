@@ -15,11 +15,18 @@ from edgebench.runtimes.cuda import CudaSession, GpuRuntime, cuda_versions, torc
 DTYPES = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
-def set_tf32(torch, enabled: bool) -> dict[str, bool]:
-    """Allow or forbid TF32 in matmuls and cuDNN convolutions; returns what torch then reports."""
+def set_tf32(torch, enabled: bool) -> dict[str, str]:
+    """Allow or forbid TF32 in matmuls and cuDNN convolutions; returns what torch then reports. torch ≥ 2.9
+    has ``fp32_precision`` ("ieee" or "tf32") and raises when it is mixed with the older ``allow_tf32``."""
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        value = "tf32" if enabled else "ieee"
+        torch.backends.cuda.matmul.fp32_precision = value
+        torch.backends.cudnn.conv.fp32_precision = value
+        return {"matmul_fp32_precision": torch.backends.cuda.matmul.fp32_precision,
+                "conv_fp32_precision": torch.backends.cudnn.conv.fp32_precision}
     torch.backends.cuda.matmul.allow_tf32 = enabled
     torch.backends.cudnn.allow_tf32 = enabled
-    return {"matmul_tf32": torch.backends.cuda.matmul.allow_tf32, "cudnn_tf32": torch.backends.cudnn.allow_tf32}
+    return {"matmul_tf32": str(torch.backends.cuda.matmul.allow_tf32), "cudnn_tf32": str(torch.backends.cudnn.allow_tf32)}
 
 
 class TorchCudaSession(CudaSession):
@@ -62,10 +69,12 @@ class PyTorchCudaRuntime(GpuRuntime):
         torch = torch_cuda()
         from edgebench.models.torch_models import build_module, load_state_dict_file
 
-        if options.precision == "bf16" and not torch.cuda.is_bf16_supported():
+        # is_bf16_supported() also says yes where BF16 is only emulated (T4, V100); BF16 units came with sm_80.
+        if options.precision == "bf16" and torch.cuda.get_device_capability()[0] < 8:
             from edgebench.errors import NotSupportedHere
 
-            raise NotSupportedHere(f"{torch.cuda.get_device_name()} has no BF16 arithmetic")
+            raise NotSupportedHere(f"{torch.cuda.get_device_name()} has no BF16 arithmetic (it needs compute "
+                                   "capability 8.0 or newer)")
         tf32 = set_tf32(torch, options.precision == "tf32")
         torch.backends.cudnn.benchmark = True  # one fixed shape per process: let cuDNN pick its fastest kernels
         dtype = getattr(torch, DTYPES[options.precision])

@@ -72,7 +72,7 @@ def test_precision_routes_follow_the_tensorrt_version(on_trt, version, precision
     on_trt(version)
     settings = recipe(precision).settings()
     assert settings["flags"] == flags and settings["onnx"] == onnx and settings.get("calibrator") == calibrator
-    assert settings["tf32"] == (precision in ("tf32", "best"))  # FP32 is strict: TensorRT's default TF32 is off
+    assert settings["tf32"] == (precision != "fp32")  # FP32 is strict: TensorRT's default TF32 is off there
 
 
 def test_explicit_quantisation_is_symmetric(on_trt):
@@ -121,7 +121,7 @@ def test_polygraphy_accepts_the_build_configuration(on_trt, tiny_spec, tiny_onnx
     loader, shapes = r.loader(str(tiny_onnx), tiny_spec, None, r.settings())
     assert shapes == [(1, 3, 32, 32), (4, 3, 32, 32)]
     config = loader._config
-    assert config.fp16 is True and config.tf32 is False and not config.int8 and config.calibrator is None
+    assert config.fp16 is True and config.tf32 is True and not config.int8 and config.calibrator is None
     assert [tuple(p["input"].opt) for p in config.profiles] == shapes
 
 
@@ -143,7 +143,7 @@ def test_a_static_batch_onnx_gets_no_profiles(on_trt, tiny_spec, tiny_onnx, tmp_
 def test_calibration_batches_are_full_and_made_of_real_images(tiny_spec):
     crops = np.arange(10, dtype=np.uint8)[:, None, None, None] * np.ones((1, 32, 32, 3), np.uint8)
     feed = trt_recipes.CalibrationFeed(CalibrationData(crops, tiny_spec), "input", batch_size=4)
-    batches = feed.batches()
+    batches = list(feed.batches())
     assert [b.shape for b in batches] == [(4, 3, 32, 32)] * 3 and all(b.dtype == np.float32 for b in batches)
     # every image once, then the first two again to fill the last batch
     firsts = [float(b[i, 0, 0, 0]) for b in batches for i in range(4)]
