@@ -55,15 +55,20 @@ def benchmark_app(path: str, threads: int, shape: list[int], seconds: float) -> 
     return float(match.group(1))
 
 
+def b1_fp32_cells(run_dir: str, model: str) -> dict[str, dict]:
+    """The ok batch-1 FP32 cells of ``model`` in a run folder, by runtime."""
+    rows = [json.loads(line) for line in (Path(run_dir) / "results.jsonl").read_text().splitlines()]
+    return {r["runtime"]: r for r in rows if r["model"] == model and r["batch_size"] == 1
+            and r["precision"] == "fp32" and r["status"] == "ok"}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
     parser.add_argument("model")
     parser.add_argument("--seconds", type=float, default=15.0)
     args = parser.parse_args()
-    rows = [json.loads(l) for l in (Path(args.run_dir) / "results.jsonl").read_text().splitlines()]
-    cells = {r["runtime"]: r for r in rows if r["model"] == args.model and r["batch_size"] == 1
-             and r["precision"] == "fp32" and r["status"] == "ok"}
+    cells = b1_fp32_cells(args.run_dir, args.model)
     tools = {"onnxruntime": ("plain session.run loop", plain_ort_loop), "openvino": ("benchmark_app", benchmark_app)}
     for runtime, (label, timer) in tools.items():
         cell = cells.get(runtime)

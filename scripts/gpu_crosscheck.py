@@ -12,12 +12,13 @@ ratios. Run it on the same quiet GPU right after `edgebench run`.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import statistics
 import subprocess
 from pathlib import Path
+
+from crosscheck import b1_fp32_cells  # scripts/ is on sys.path when a script in it runs
 
 
 def event_loop(call, stream, seconds: float) -> float:
@@ -95,9 +96,8 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    cells = [json.loads(line) for line in (Path(args.run_dir) / "results.jsonl").read_text().splitlines()]
-    cells = {c["runtime"]: c for c in cells if c["model"] == args.model and c["batch_size"] == 1
-             and c["precision"] == "fp32" and c["status"] == "ok" and c.get("device_kind") == "gpu"}
+    cells = {runtime: cell for runtime, cell in b1_fp32_cells(args.run_dir, args.model).items()
+             if cell.get("device_kind") == "gpu"}
     for runtime, cell in cells.items():
         shape = [1, *cell["input"]["shape"]]
         mine, host = cell["device_latency_ms"]["p50"], cell["latency_ms"]["p50"]

@@ -86,11 +86,12 @@ class CalibrationFeed:
         count = len(self.calibration.crops)
         if not count:
             raise CellFailure("INT8 calibration needs calibration images; none were given")
+        from edgebench.data.images import normalize
+
         order = np.arange(-(-count // self.batch_size) * self.batch_size) % count
-        feed = CalibrationData(self.calibration.crops, self.calibration.spec, batch_size=self.batch_size)
         for start in range(0, len(order), self.batch_size):
-            feed.crops = np.asarray(self.calibration.crops[order[start:start + self.batch_size]])
-            yield from feed
+            crops = np.asarray(self.calibration.crops[order[start:start + self.batch_size]])
+            yield normalize(crops, self.calibration.spec.preprocess)
 
     def __iter__(self):
         import torch

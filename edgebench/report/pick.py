@@ -214,21 +214,16 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+# How each constraint reads in words ({stat}: the latency statistic), in the order they are printed.
+_CONSTRAINT_TEXT = (("max_latency_ms", "latency {stat} <= {value} ms"), ("min_top1", "top-1 >= {value}%"),
+                    ("max_size_mb", "size <= {value} MB"), ("max_memory_mb", "peak memory <= {value} MB"),
+                    ("max_gpu_memory_mb", "GPU memory <= {value} MB"),
+                    ("max_accuracy_drop", "top-1 drop vs FP32 <= {value} pt"))
+
+
 def describe_constraints(constraints: Constraints, latency_stat: str) -> str:
-    parts = []
-    c = constraints
-    if c.max_latency_ms is not None:
-        parts.append(f"latency {latency_stat} <= {_number(c.max_latency_ms)} ms")
-    if c.min_top1 is not None:
-        parts.append(f"top-1 >= {_number(c.min_top1)}%")
-    if c.max_size_mb is not None:
-        parts.append(f"size <= {_number(c.max_size_mb)} MB")
-    if c.max_memory_mb is not None:
-        parts.append(f"peak memory <= {_number(c.max_memory_mb)} MB")
-    if c.max_gpu_memory_mb is not None:
-        parts.append(f"GPU memory <= {_number(c.max_gpu_memory_mb)} MB")
-    if c.max_accuracy_drop is not None:
-        parts.append(f"top-1 drop vs FP32 <= {_number(c.max_accuracy_drop)} pt")
+    parts = [text.format(stat=latency_stat, value=_number(getattr(constraints, name)))
+             for name, text in _CONSTRAINT_TEXT if getattr(constraints, name) is not None]
     return ", ".join(parts) or "none"
 
 
