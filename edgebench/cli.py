@@ -53,21 +53,19 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"{text!r} must be comma-separated numbers, e.g. 0.485,0.456,0.406") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    """What to measure (or export), its images and its quantisation recipes: shared by run and export."""
     from edgebench.data.evalset import DEFAULT_CALIB_SIZE
     from edgebench.quantize.base import CALIB_METHODS, ORT_ACTIVATIONS, ORT_FORMATS, TRT_INT8, QuantOptions
 
-    parser = argparse.ArgumentParser(prog="edgebench", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="benchmark models on this machine's runtimes")
-    what = run.add_argument_group("what to measure")
+    what = parser.add_argument_group("what to measure")
     what.add_argument("--suite", help="built-in suite: quick (default) or seed-table")
     what.add_argument("--model", action="append", default=[], metavar="ID",
                       help="timm:<name>, torchvision:<name> or onnx:<path> (repeatable)")
     what.add_argument("--runtime", action="append", default=[], metavar="NAME",
                       help="runtime to use (repeatable; default: pytorch, onnxruntime, openvino, and the GPU "
-                      "runtimes when an NVIDIA GPU is present; see `edgebench list runtimes`)")
+                      "runtimes when an NVIDIA GPU is present; `mobile` names litert, executorch, coreml and ncnn, "
+                      "`gpu` the GPU runtimes; see `edgebench list runtimes`)")
     what.add_argument("--precision", action="append", default=[], metavar="P",
                       help="fp32 (default), tf32, fp16, bf16, int8 (static, calibrated), int8-dynamic, best "
                       "(TensorRT picks per layer among FP32/FP16/INT8) (repeatable)")
@@ -76,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--weights", default="auto", choices=("auto", "pretrained", "random"),
                       help="auto: pretrained when obtainable, else random (said in every result)")
     what.add_argument("--checkpoint", metavar="FILE", help="state dict (.pt/.pth/.safetensors) for the one --model")
-    images = run.add_argument_group("images: accuracy and calibration")
+    images = parser.add_argument_group("images: accuracy and calibration")
     images.add_argument("--data", metavar="DIR", help="evaluation images: ImageNet val (synset folders, or flat with "
                         "LOC_val_solution.csv / a 'filename label' list) or any ImageFolder dataset")
     images.add_argument("--labels", metavar="FILE", help="ground-truth file of a flat --data folder")
@@ -87,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"calibration images (default {DEFAULT_CALIB_SIZE})")
     images.add_argument("--allow-calib-overlap", action="store_true",
                         help="accept calibration images that are also evaluation images (recorded)")
-    quant = run.add_argument_group("quantisation recipes (defaults: the fastest measured; see README)")
+    quant = parser.add_argument_group("quantisation recipes (defaults: the fastest measured; see README)")
     quant.add_argument("--calib-method", choices=CALIB_METHODS, default=QuantOptions.calib_method,
                        help="ONNX Runtime static INT8 calibration")
     quant.add_argument("--ort-quant-format", choices=ORT_FORMATS, default=QuantOptions.ort_format)
@@ -99,6 +97,23 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--nncf-preset", choices=("performance", "mixed"), default=QuantOptions.nncf_preset)
     quant.add_argument("--trt-int8", choices=TRT_INT8, default=QuantOptions.trt_int8,
                        help="TensorRT INT8: its entropy calibrator, or a symmetric QDQ ONNX (explicit quantisation)")
+    onnx = parser.add_argument_group("onnx: models (or a YAML file beside the model)")
+    onnx.add_argument("--input-shape", metavar="NxCxHxW", help="input shape, e.g. 1x3x224x224")
+    onnx.add_argument("--mean", type=_floats, help="per-channel mean, e.g. 0.485,0.456,0.406")
+    onnx.add_argument("--std", type=_floats, help="per-channel std")
+    onnx.add_argument("--interpolation", choices=("nearest", "bilinear", "bicubic"))
+    onnx.add_argument("--crop-pct", type=float)
+    onnx.add_argument("--channel-order", choices=("RGB", "BGR"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgebench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="benchmark models on this machine's runtimes")
+    _add_model_args(run)
+    run.add_argument("--artifacts", metavar="DIR", help="measure the artifacts an `edgebench export` wrote "
+                     "(no PyTorch or converter needed here); models and runtimes come from its manifest")
     timing = run.add_argument_group("timing")
     timing.add_argument("--quick", action="store_true", help="short timing profile (a look, not a benchmark)")
     timing.add_argument("--warmup", type=int, metavar="N", help="minimum warm-up iterations")
@@ -109,19 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("--cuda-graphs", action="store_true",
                         help="GPU runtimes replay one captured CUDA graph per call (as trtexec --useCudaGraph)")
     timing.add_argument("--timeout", type=_non_negative_float, metavar="S", help="time limit of one cell's process")
-    onnx = run.add_argument_group("onnx: models (or a YAML file beside the model)")
-    onnx.add_argument("--input-shape", metavar="NxCxHxW", help="input shape, e.g. 1x3x224x224")
-    onnx.add_argument("--mean", type=_floats, help="per-channel mean, e.g. 0.485,0.456,0.406")
-    onnx.add_argument("--std", type=_floats, help="per-channel std")
-    onnx.add_argument("--interpolation", choices=("nearest", "bilinear", "bicubic"))
-    onnx.add_argument("--crop-pct", type=float)
-    onnx.add_argument("--channel-order", choices=("RGB", "BGR"))
     out = run.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", help="run folder (default edgebench-runs/<time>-<suite>)")
     out.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run without redoing finished cells")
     out.add_argument("--cache-dir", metavar="DIR", help="export cache (default ~/.cache/edgebench)")
     out.add_argument("--device-name", help="name of this machine in reports (default: host name)")
     out.add_argument("--seed", type=int, default=0, help="seed of inputs and random weights")
+
+    export = sub.add_parser("export", help="write a suite's artifacts (every runtime and precision) into a folder "
+                            "that `edgebench run --artifacts` measures on another machine")
+    _add_model_args(export)
+    export.add_argument("--out", required=True, metavar="DIR", help="the artifacts folder to write (new or empty)")
+    export.add_argument("--cache-dir", metavar="DIR", help="export cache (default ~/.cache/edgebench)")
+    export.add_argument("--seed", type=int, default=0, help="seed of random weights")
+    export.set_defaults(quick=False, warmup=None, iterations=None, duration=None, max_duration=None, threads=None,
+                        timeout=None, cuda_graphs=False, device_name=None, resume=None, artifacts=None)
 
     report = sub.add_parser("report", help="render tables, plots, HTML, CSV and JSON from run folders (no measuring)")
     report.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, from one or several machines")
@@ -161,13 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--source", choices=("timm", "torchvision"), help="with models: every model of this source")
 
     sub.add_parser("doctor", help="show this machine and which runtimes can run here")
+
+    env = sub.add_parser("env", help="environments of their own for toolchains that conflict with the core")
+    env.add_argument("action", choices=("create", "list"))
+    env.add_argument("toolchain", nargs="?", help="with create: the toolchain (litert)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "report": cmd_report, "pick": cmd_pick, "list": cmd_list, "doctor": cmd_doctor}[args.command](args)
+        commands = {"run": cmd_run, "export": cmd_export, "report": cmd_report, "pick": cmd_pick, "list": cmd_list, "doctor": cmd_doctor,
+                    "env": cmd_env}
+        return commands[args.command](args)
     except EdgebenchError as exc:
         print(f"edgebench: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -198,22 +221,22 @@ def _run_config(args: argparse.Namespace):
                            ort_activations=args.ort_activations, reduce_range=args.reduce_range,
                            per_channel=not args.no_per_channel, ort_preprocess=args.ort_preprocess,
                            nncf_preset=args.nncf_preset, trt_int8=args.trt_int8),
-        cuda_graphs=args.cuda_graphs,
+        cuda_graphs=args.cuda_graphs, artifacts=str(Path(args.artifacts).resolve()) if args.artifacts else None,
     )
 
 
-def _resolve(config) -> tuple[list, list[str]]:
+def _resolve(config, check_available: bool = True) -> tuple[list, list[str]]:
     from edgebench.models import resolve_model, resolve_suite
-    from edgebench.runtimes import default_runtimes, get_runtime
+    from edgebench.runtimes import default_runtimes, expand_runtimes, get_runtime
 
     if config.models:
         specs = [resolve_model(m, config.onnx_options) for m in config.models]
     else:
         specs = resolve_suite(config.suite or "quick")
-    runtimes = list(config.runtimes or default_runtimes())
+    runtimes, named = expand_runtimes(config.runtimes) if config.runtimes else (list(default_runtimes()), set())
     for name in runtimes:
         runtime = get_runtime(name)
-        if config.runtimes:  # asked for by name: it must be usable
+        if check_available and name in named:  # asked for by name: it must be usable
             available = runtime.availability()
             if not available.ok:
                 raise ConfigError(f"runtime {name} is not available: {available.reason}")
@@ -231,11 +254,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = _run_config(args)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path(args.out) if args.out else Path("edgebench-runs") / f"{stamp}-{config.suite_name}"
-    specs, runtimes = _resolve(config)
+    if config.artifacts:
+        config, manifest, runtimes = _from_artifacts(config, args)
+    else:
+        specs, runtimes = _resolve(config)
     images = select_images(**config.image_options())  # bad image folders stop the run before it starts
     if not args.resume:
         prepare_run_dir(run_dir, config)
-    results = Sweep(config, specs, runtimes, run_dir, images=images).run()
+    if config.artifacts:
+        from edgebench.harness.bundle_run import BundleSweep
+
+        sweep = BundleSweep(config, manifest, runtimes, run_dir, images=images)
+    else:
+        sweep = Sweep(config, specs, runtimes, run_dir, images=images)
+    results = sweep.run()
     page = run_summary(run_dir)
     (run_dir / "table.md").write_text(page)
     print(page)
@@ -243,6 +275,51 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"report (plots, HTML, CSV): edgebench report {run_dir} --out {run_dir / 'report'}")
     failed = [r for r in results if r["status"] == "failed"]
     return EXIT_FAILED_CELLS if failed else 0
+
+
+def _from_artifacts(config, args: argparse.Namespace):
+    """The run of an artifacts folder: its models; its runtimes and precisions unless named here."""
+    from dataclasses import replace
+
+    from edgebench.config import PRECISIONS
+    from edgebench.export.bundle import load_manifest
+    from edgebench.runtimes import expand_runtimes, get_runtime
+
+    if config.models or config.suite or config.checkpoint:
+        raise ConfigError("--artifacts brings its own models; drop --model/--suite/--checkpoint")
+    manifest = load_manifest(Path(config.artifacts))
+    exported = manifest["config"]
+    precisions = config.precisions if args.resume or args.precision else tuple(exported["precisions"])
+    shipped = [r for r in manifest["runtimes"] if any(a["runtime"] == r for m in manifest["models"] for a in m["artifacts"])]
+    runtimes, named = expand_runtimes(config.runtimes) if config.runtimes else (shipped, set())
+    for name in named:
+        available = get_runtime(name).availability()
+        if not available.ok:
+            raise ConfigError(f"runtime {name} is not available: {available.reason}")
+    config = replace(config, precisions=tuple(p for p in PRECISIONS if p in precisions),
+                     runtimes=tuple(runtimes), quant=type(config.quant)(**exported["quant"]))
+    return config, manifest, runtimes
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from edgebench.data.evalset import select_images
+    from edgebench.export.bundle import MANIFEST, export_bundle
+
+    config = _run_config(args)
+    specs, runtimes = _resolve(config, check_available=False)  # the device runs them, not necessarily this machine
+    if not args.runtime:  # by default: every runtime whose artifacts travel
+        from edgebench.runtimes import MOBILE_RUNTIMES, get_runtime
+
+        runtimes = [r for r in ("onnxruntime", "openvino", *MOBILE_RUNTIMES) if get_runtime(r).portable]
+    images = select_images(**config.image_options())
+    say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    manifest = export_bundle(config, specs, runtimes, Path(args.out), images, say)
+    done = sum(len(m["artifacts"]) for m in manifest["models"])
+    missing = sum(len(m["not_exported"]) for m in manifest["models"])
+    print(f"{done} artifacts of {len(manifest['models'])} models in {args.out} ({missing} not exported, "
+          f"reasons in {Path(args.out) / MANIFEST}); measure them on a device with:\n"
+          f"  edgebench run --artifacts {args.out} [--data DIR]")
+    return 0
 
 
 def run_summary(run_dir: Path) -> str:
@@ -312,3 +389,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     print(json.dumps(capture(), indent=1))
     return cmd_list(argparse.Namespace(what="runtimes", suite=None, source=None))
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from edgebench import toolchains
+
+    if args.action == "list":
+        for name in toolchains.TOOLCHAINS:
+            print(toolchains.describe(name))
+        return 0
+    if not args.toolchain:
+        raise ConfigError(f"say which toolchain to create: edgebench env create {'|'.join(toolchains.TOOLCHAINS)}")
+    folder = toolchains.create(args.toolchain, say=lambda text: print(text, file=sys.stderr, flush=True))
+    print(f"{args.toolchain}: ready in {folder}; `edgebench run --runtime {args.toolchain}` converts with it")
+    return 0

@@ -14,7 +14,8 @@ from edgebench.quantize.base import QuantOptions
 WEIGHT_MODES = ("auto", "pretrained", "random")
 # fp32 first: reduced precisions are compared with the FP32 cell of the same runtime and batch.
 # tf32 and best exist on GPU runtimes only: TF32 matmuls/convolutions, and TensorRT choosing per layer.
-PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8", "int8-dynamic", "best")
+# int8-weights: INT8 weights dequantised for float compute (Core ML's weight compression): a smaller file.
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8", "int8-dynamic", "int8-weights", "best")
 DEFAULT_BATCH_SIZES = (1, 32)
 
 
@@ -53,6 +54,7 @@ class RunConfig:
     calib_size: int = DEFAULT_CALIB_SIZE
     allow_calib_overlap: bool = False
     quant: QuantOptions = field(default_factory=QuantOptions)
+    artifacts: str | None = None  # an `edgebench export` folder: measure its artifacts, convert nothing
 
     def __post_init__(self) -> None:
         if self.weights not in WEIGHT_MODES:

@@ -79,3 +79,32 @@ def image_task(tmp_path_factory):
     onnx_from_torch(model, root / "net.onnx", (3, 32, 32))
     (root / "net.yaml").write_text("interpolation: bilinear\ncrop_pct: 0.875\n")
     return {"root": root, "onnx": root / "net.onnx", "val": root / "val"}
+
+
+@pytest.fixture(scope="session")
+def synset_images(tmp_path_factory) -> Path:
+    """Generated images in four ImageNet synset folders: labels a 1000-class timm model can be scored on."""
+    from imagegen import write_imagefolder
+
+    from edgebench.data.layouts import imagenet_synsets
+
+    root = tmp_path_factory.mktemp("synsets")
+    write_imagefolder(root, 10, seed=2, names=tuple(imagenet_synsets()[:4]))
+    return root
+
+
+@pytest.fixture(scope="session")
+def litert_env() -> str:
+    """The LiteRT converter's own environment (`edgebench env create litert`), made once per machine.
+
+    litert-torch cannot be installed beside the core (it pins an older torch), which is what this
+    environment is for; creating it downloads that torch once (a few minutes on a fresh machine)."""
+    from edgebench import toolchains
+
+    python, _ = toolchains.python_for("litert")
+    if python is None:
+        created = run_cli("env", "create", "litert", timeout=1800)
+        assert created.returncode == 0, created.stderr[-3000:]
+        python, reason = toolchains.python_for("litert")
+        assert python, reason
+    return python

@@ -18,7 +18,8 @@ ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "a
              "amx_tile", "amx_int8", "amx_bf16", "asimd", "sve", "sve2", "asimddp", "i8mm", "bf16")
 PACKAGES = ("edgebench", "numpy", "torch", "torchvision", "timm", "onnx", "onnxscript", "onnxruntime",
             "onnxruntime-gpu", "openvino", "nncf", "pillow", "tensorrt", "tensorrt-cu12", "tensorrt-cu13",
-            "tensorrt-cu12-libs", "tensorrt-cu13-libs", "polygraphy", "nvidia-ml-py")
+            "tensorrt-cu12-libs", "tensorrt-cu13-libs", "polygraphy", "nvidia-ml-py", "ai-edge-litert", "executorch",
+            "torchao", "coremltools", "ncnn", "pnnx")
 
 
 def _cpuinfo() -> tuple[str, set[str]]:

@@ -178,13 +178,16 @@ class Sweep:
                 inputs["eval"] = materialize([p for p, _ in images.eval_samples], spec.preprocess, cache,
                                              labels=[label for _, label in images.eval_samples], say=self.say)
                 inputs["reference"] = self._reference(spec, prepared, inputs["eval"])
-        if _need_calibration(pending):
+        if self._needs_calibration(pending):
             if images.calib_paths:
                 inputs["calibration"] = materialize(list(images.calib_paths), spec.preprocess, cache, say=self.say)
             else:
                 inputs["calibration"] = synthetic_crops(min(self.config.calib_size, 64), spec.preprocess,
                                                         self.config.seed, cache)
         return inputs
+
+    def _needs_calibration(self, pending: list[Cell]) -> bool:
+        return _need_calibration(pending)
 
     def _reference(self, spec: ModelSpec, prepared: dict[str, Any], eval_ref: dict[str, Any]) -> dict[str, Any]:
         """FP32 outputs on the evaluation images: PyTorch for torch models, ONNX Runtime for an ONNX file."""
@@ -216,9 +219,17 @@ class Sweep:
             return {"artifact": artifact}
         key = (cell.runtime, cell.precision)
         if key not in built:
-            source = prepared.get("artifacts", {}).get("onnx")
+            from edgebench.quantize.base import recipe_class
+            from edgebench import toolchains
+
+            recipe_cls = recipe_class(recipe)
+            source = prepared.get("artifacts", {}).get(recipe_cls.source_format)
             if source is None:
-                built[key] = {"reason": prepared.get("export_error") or "no ONNX artifact to quantise"}
+                built[key] = {"reason": prepared.get("export_error") or f"no {recipe_cls.source_format} artifact to convert"}
+                return built[key]
+            python, missing = toolchains.python_for(recipe_cls.toolchain_env)
+            if python is None:
+                built[key] = {"skip": missing}
                 return built[key]
             calibration = inputs.get("calibration")
             job = {"kind": "quantize", "key": f"{cell.model.id}|{cell.runtime}|{cell.precision}|quantize",
@@ -228,8 +239,9 @@ class Sweep:
                    "calib_source": self.images.calib_source if calibration and not calibration["synthetic"] else "synthetic",
                    "cache_dir": str(self.config.cache_path)}
             self.say(f"  building {cell.precision} artifact for {cell.runtime} ({recipe.rpartition(':')[2]})...")
-            record = run_isolated(job, self.run_dir / "logs" / slug(job["key"]),
-                                  timeout_s=self.config.prepare_timeout_s, env=self._thread_env())
+            own_env = toolchains.worker_env() if python != sys.executable else {}
+            record = run_isolated(job, self.run_dir / "logs" / slug(job["key"]), python=python,
+                                  timeout_s=self.config.prepare_timeout_s, env={**self._thread_env(), **own_env})
             if record["status"] != "ok":
                 record = {"reason": f"{cell.precision} conversion failed: {record['reason']}"}
             built[key] = record
@@ -257,6 +269,8 @@ class Sweep:
             record["calibration"] = quantization.get("calibration")
             if (quantization.get("calibration") or {}).get("synthetic"):
                 record["warnings"] = [SYNTHETIC_WARNING]
+        if "skip" in built_record:
+            return {**record, "status": "skipped", "reason": built_record["skip"]}
         if "artifact" not in built_record:
             return {**record, "status": "failed", "reason": built_record["reason"]}
         artifact = built_record["artifact"]

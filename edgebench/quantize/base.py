@@ -76,6 +76,9 @@ class Recipe(ABC):
     packages: ClassVar[tuple[str, ...]]  # distributions whose versions key the cache
     needs_calibration: ClassVar[bool] = False  # then ``build`` always receives calibration images
     output_format: ClassVar[str] = "onnx"
+    source_format: ClassVar[str] = "onnx"  # the prepared artifact it starts from: "onnx", or "torch" (the state dict)
+    # A toolchain that needs an environment of its own (edgebench.toolchains); None: this one.
+    toolchain_env: ClassVar[str | None] = None
 
     def __init__(self, options: QuantOptions, batch_sizes: tuple[int, ...] = (1,)) -> None:
         # batch_sizes: the run's, for recipes that compile shapes in (TensorRT's optimisation profiles);

@@ -66,6 +66,11 @@ class Runtime(ABC):
     # precision -> the likely reason when a cell of it runs slower than its FP32 sibling.
     slower_reasons: ClassVar[dict[str, str]] = {}
     device: ClassVar[str] = "cpu"
+    # Its artifacts run on another machine of the same kind: `edgebench export` ships them (a TensorRT
+    # engine is built for one GPU, PyTorch needs torch and the model's code, so those are built there).
+    portable: ClassVar[bool] = True
+    # Its converter starts from the PyTorch model (torch.export), so a model given as an ONNX file is skipped.
+    converts_torch: ClassVar[bool] = False
     description: ClassVar[str] = ""
 
     @classmethod
@@ -94,6 +99,8 @@ class Runtime(ABC):
         """None when the cell can run, else why it is skipped."""
         if spec.fixed_batch and spec.fixed_batch != batch_size:
             return f"the model has a fixed batch size of {spec.fixed_batch}"
+        if self.converts_torch and spec.source not in ("timm", "torchvision"):
+            return f"{self.name} converts the PyTorch model, and {spec.id} is only an ONNX file"
         if precision not in self.precisions:
             return f"{self.name} does not offer {precision} (it offers {', '.join(self.precisions)})"
         return None

@@ -25,6 +25,7 @@ class PyTorchRuntime(Runtime):
     package = "torch"
     install_hint = "pip install 'edgebench[export]'"
     formats = ("torch",)
+    portable = False
     description = "PyTorch eager mode on the CPU (FP32 reference)"
 
     def supports(self, spec: ModelSpec, precision: str, batch_size: int) -> str | None:

@@ -51,6 +51,7 @@ class PyTorchCudaRuntime(GpuRuntime):
     also_needs = ()
     install_hint = "pip install 'edgebench[export]' (a CUDA build of torch; PyPI's Linux wheels are)"
     formats = ("torch",)
+    portable = False
     precisions = ("fp32", "tf32", "fp16", "bf16")
     slower_reasons = {
         "fp16": "small batches are bound by kernel launches, not arithmetic; CUDA graphs (--cuda-graphs) remove them",

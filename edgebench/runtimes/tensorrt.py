@@ -104,6 +104,7 @@ class TensorRtRuntime(GpuRuntime):
     also_needs = ("polygraphy", "torch")
     install_hint = INSTALL
     formats = ("engine",)
+    portable = False
     precisions = ("fp32", "tf32", "fp16", "int8", "best")
     # Every precision is compiled, FP32 included: each is an engine recipe.
     recipes = {"fp32": "edgebench.quantize.tensorrt:TrtEngine", "tf32": "edgebench.quantize.tensorrt:TrtTf32",
