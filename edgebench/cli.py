@@ -307,10 +307,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     config = _run_config(args)
     specs, runtimes = _resolve(config, check_available=False)  # the device runs them, not necessarily this machine
-    if not args.runtime:  # by default: every runtime whose artifacts travel
-        from edgebench.runtimes import MOBILE_RUNTIMES, get_runtime
+    if not args.runtime:  # by default: the CPU runtimes whose artifacts travel, and the mobile ones
+        from edgebench.runtimes import MOBILE_RUNTIMES
 
-        runtimes = [r for r in ("onnxruntime", "openvino", *MOBILE_RUNTIMES) if get_runtime(r).portable]
+        runtimes = ["onnxruntime", "openvino", *MOBILE_RUNTIMES]
     images = select_images(**config.image_options())
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     manifest = export_bundle(config, specs, runtimes, Path(args.out), images, say)
