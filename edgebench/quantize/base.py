@@ -58,6 +58,8 @@ class CalibrationData:
 
     def __init__(self, crops: np.ndarray, spec: ModelSpec, batch_size: int = 1) -> None:
         self.crops, self.spec, self.batch_size = crops, spec, batch_size
+        # Set by a recipe that bounds its calibration memory (edgebench.quantize.memory): recorded with the artifact.
+        self.memory: dict | None = None
 
     def __len__(self) -> int:
         return len(self.crops)

@@ -16,6 +16,7 @@ from edgebench.data.evalset import load_crops
 from edgebench.errors import CellFailure
 from edgebench.export.artifact import Artifact
 from edgebench.harness.env import package_version
+from edgebench.harness.memory import lifetime_peak_rss_mb
 from edgebench.models.spec import ModelSpec
 from edgebench.quantize.base import CalibrationData, QuantOptions, get_recipe
 
@@ -70,7 +71,8 @@ def build_artifact(job: dict[str, Any]) -> dict[str, Any]:
         "artifact": artifact.to_dict(),
         "quantization": {"recipe": recipe.name, "precision": recipe.precision, "toolchain": recipe.toolchain,
                          "settings": recipe.settings(), "seconds": round(elapsed, 3), "cache_key": key_data,
-                         "calibration": _calibration_record(calib_ref, job)},
+                         "peak_rss_mb": round(lifetime_peak_rss_mb()),  # of the build's process: what it needs
+                         "calibration": _calibration_record(calib_ref, job, calibration)},
     }
     (tmp / "quantized.json").write_text(json.dumps(record, indent=1))
     for leftover in ("source.onnx", "preprocessed.onnx"):
@@ -80,8 +82,13 @@ def build_artifact(job: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _calibration_record(calib_ref: dict[str, Any] | None, job: dict[str, Any]) -> dict[str, Any] | None:
+def _calibration_record(calib_ref: dict[str, Any] | None, job: dict[str, Any],
+                        calibration: CalibrationData | None) -> dict[str, Any] | None:
     if not calib_ref:
         return None
-    return {"images": calib_ref["count"], "source": job.get("calib_source", "synthetic"),
-            "synthetic": bool(calib_ref.get("synthetic"))}
+    memory = calibration.memory if calibration is not None else None
+    record = {"images": (memory or {}).get("images_used", calib_ref["count"]), "images_given": calib_ref["count"],
+              "source": job.get("calib_source", "synthetic"), "synthetic": bool(calib_ref.get("synthetic"))}
+    if memory:
+        record["memory"] = memory  # the bound the calibration ran under: batch, budget, activation size
+    return record

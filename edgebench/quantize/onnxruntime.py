@@ -18,7 +18,8 @@ from edgebench.models.spec import ModelSpec
 from edgebench.quantize.base import CalibrationData, Recipe
 
 # Min/max calibrates as well on batches of 8 as on single images, faster; the histogram calibrators
-# (entropy, percentile) stack per-batch arrays and need every batch the same size.
+# (entropy, percentile) stack per-batch arrays and need every batch the same size. Large models get smaller
+# batches (edgebench.quantize.memory): the calibration session's memory grows with the batch.
 MINMAX_BATCH = 8
 
 
@@ -26,16 +27,20 @@ def _has_vnni() -> bool:
     return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
 
 
-def _without_value_info(path: str, out_dir: Path) -> str:
+def _without_value_info(path: str, out_dir: Path) -> tuple[str, float]:
     """A copy without the exporter's intermediate shapes: the quantisers rewrite nodes (Gemm → MatMul) and
-    then re-run shape inference, which fails against the stale shapes (onnx InferenceError)."""
+    then re-run shape inference, which fails against the stale shapes (onnx InferenceError). Also returns
+    the model's activation megabytes per image, read from those shapes before they go."""
     import onnx
 
+    from edgebench.quantize.memory import activation_mb_per_image
+
     model = onnx.load(path)
+    activation_mb = activation_mb_per_image(model)
     del model.graph.value_info[:]
     out = out_dir / "source.onnx"
     onnx.save(model, str(out))
-    return str(out)
+    return str(out), activation_mb
 
 
 def _quiet() -> None:
@@ -68,11 +73,22 @@ def quantize_qdq(source_path: str, spec: ModelSpec, calibration: CalibrationData
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
 
+    from edgebench.quantize.memory import bound
+
     _quiet()
-    model_path = _without_value_info(source_path, out_dir)
+    model_path, activation_mb = _without_value_info(source_path, out_dir)
     model_path = _preprocessed(model_path, out_dir) if s["preprocess"] else model_path
     input_name = spec.input_name or INPUT_NAME  # a user's ONNX file names it; exports use INPUT_NAME
-    calibration.batch_size = MINMAX_BATCH if s["calibration"] == "minmax" else 1
+    # Min/max keeps only each tensor's reduced range per call: memory follows the batch. The histogram
+    # calibrators keep every image's full outputs until the end: memory follows the number of images.
+    histogram = s["calibration"] != "minmax"
+    memory = bound(activation_mb, largest_batch=1 if histogram else MINMAX_BATCH, keeps_outputs=histogram)
+    calibration.batch_size = memory.batch
+    used = len(calibration)
+    if memory.max_images is not None and memory.max_images < used:
+        used = memory.max_images
+        calibration.crops = calibration.crops[:used]
+    calibration.memory = {**memory.to_dict(), "images_used": used}
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -144,7 +160,7 @@ class OrtDynamicInt8(Recipe):
 
         _quiet()
         out = out_dir / "model.int8-dynamic.onnx"
-        quantize_dynamic(_without_value_info(source.path, out_dir), str(out), weight_type=QuantType.QUInt8,
+        quantize_dynamic(_without_value_info(source.path, out_dir)[0], str(out), weight_type=QuantType.QUInt8,
                          per_channel=False)
         return self.artifact(out)
 

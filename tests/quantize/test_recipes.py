@@ -77,7 +77,12 @@ def test_int8_artifacts_are_smaller_and_cached(trained):
     first = _build(trained, "onnxruntime", "int8")
     again = _build(trained, "onnxruntime", "int8")
     assert again["quantization"]["cached"] and again["artifact"]["path"] == first["artifact"]["path"]
-    assert first["quantization"]["calibration"] == {"images": 60, "source": "data-slice", "synthetic": False}
+    calibration = first["quantization"]["calibration"]
+    assert {k: calibration[k] for k in ("images", "images_given", "source", "synthetic")} == \
+        {"images": 60, "images_given": 60, "source": "data-slice", "synthetic": False}
+    # A tiny model's activations fit many times over: the largest calibration batch, and the bound recorded.
+    assert calibration["memory"]["batch"] == 8 and calibration["memory"]["activation_mb_per_image"] < 5
+    assert first["quantization"]["peak_rss_mb"] > 0
     other = _build(trained, "onnxruntime", "int8", QuantOptions(calib_method="percentile"))
     assert other["artifact"]["path"] != first["artifact"]["path"]  # the recipe is part of the key
     fp32_size = trained["source"].size_mb
