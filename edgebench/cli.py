@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="top-1 drop against the model's FP32 reference, in points")
     pick.add_argument("--objective", choices=("latency", "accuracy", "size", "throughput"), default="latency",
                       help="what to rank by (default latency)")
+    pick.add_argument("--eval-set", metavar="NAME", help="compare top-1 on this evaluation set (folder name or id); "
+                      "needed when top-1 is compared and the runs hold several")
     pick.add_argument("--top", type=_positive_int, default=10, metavar="N", help="show this many (default 10)")
     pick.add_argument("--json", action="store_true", help="print JSON for scripts")
 

@@ -3,18 +3,23 @@
 Medians alone flag noise as regressions, so each cell is judged from its raw latency samples: a one-sided
 Mann–Whitney U test (no distribution assumed) says whether the shift is real, a seeded bootstrap CI of the
 ratio of medians says how large it could be, and a relative threshold says whether it is large enough to
-matter. Cells are matched by (device, key) only: timings from different machines are never compared.
+matter. Cells are matched by (device, key) only: timings from different machines are never compared, and
+a matched pair measured under different conditions (timing profile, threads, batch size, recipe and its
+settings, evaluation images) is "not comparable" and never a regression. Other runtime versions are no bar:
+measuring a new version against the old is what a baseline is for, so the pair is judged and the change stated.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from edgebench.report.conditions import crops_key, differences, stated_differences
 from edgebench.report.deployments import device_of
 from edgebench.report.document import Block, Bullets, Cell, Heading, Paragraph, Table, num, text
+from edgebench.report.evalsets import UNTRUSTED_MARK, untrusted_reasons
 
 MIN_SAMPLES = 3
 RESAMPLES = 2000
@@ -29,6 +34,7 @@ FIXED = "fixed"
 ONLY_BASELINE = "only in baseline"
 ONLY_CURRENT = "only in current"
 BOTH_FAILED = "both failed"
+NOT_COMPARABLE = "not comparable"
 
 
 @dataclass(kw_only=True)
@@ -49,10 +55,13 @@ class CellComparison:
     n_current: int = 0
     note: str = ""
     top1_change_pt: float | None = None  # informational: current − baseline top-1 on the same images, points
+    differences: list[str] = field(default_factory=list)  # conditions that differ ("threads 2 → 4"): not comparable
+    stated: list[str] = field(default_factory=list)  # differences that do not bar a comparison (runtime versions)
+    untrusted: list[str] = field(default_factory=list)  # reasons either side is not to be trusted
 
     @property
     def label(self) -> str:
-        return f"`{self.key}` ({self.device})"
+        return f"`{self.key}` ({self.device})" + (f" {UNTRUSTED_MARK}" if self.untrusted else "")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -161,14 +170,10 @@ def _why(record: dict[str, Any]) -> str:
     return f"{status}: {reason}" if reason else status
 
 
-def _crops_key(accuracy: dict[str, Any]) -> Any:
-    return accuracy.get("crops_key", (accuracy.get("eval_set") or {}).get("crops_key"))
-
-
 def _top1_change_pt(current: dict[str, Any], baseline: dict[str, Any]) -> float | None:
     """Only when both measured top-1 on the same images; otherwise the difference would mean nothing."""
     a, b = current.get("accuracy") or {}, baseline.get("accuracy") or {}
-    if a.get("top1") is None or b.get("top1") is None or _crops_key(a) != _crops_key(b):
+    if a.get("top1") is None or b.get("top1") is None or crops_key(a) != crops_key(b):
         return None
     return (float(a["top1"]) - float(b["top1"])) * 100.0
 
@@ -226,29 +231,46 @@ def compare(current: list[dict[str, Any]], baseline: list[dict[str, Any]], *, al
     from ok. Each cell's bootstrap uses ``seed`` itself, so a verdict does not depend on the other cells."""
     cur_index, base_index = _index(current), _index(baseline)
     cells: list[CellComparison] = []
+
+    def both(cur: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+        return {"stated": stated_differences(cur, base),
+                "untrusted": list(dict.fromkeys(untrusted_reasons(cur) + untrusted_reasons(base)))}
+
     for device, key in list(cur_index) + [k for k in base_index if k not in cur_index]:
         cur, base = cur_index.get((device, key)), base_index.get((device, key))
         if cur is not None and base is not None:
             cur_ok, base_ok = _is_ok(cur), _is_ok(base)
-            if cur_ok and base_ok:
-                cells.append(_judge(device, key, cur, base, alpha=alpha, threshold=threshold, seed=seed,
-                                    resamples=resamples))
+            differ = differences(cur, base) if cur_ok and base_ok else []
+            if differ:
+                x, y = _samples(cur), _samples(base)
+                cur_p50, base_p50 = _p50(cur, x), _p50(base, y)
+                cells.append(_cell(device, key, cur, NOT_COMPARABLE, baseline_p50=base_p50, current_p50=cur_p50,
+                                   n_baseline=len(y), n_current=len(x), differences=differ,
+                                   note="; ".join(differ), **both(cur, base)))
+            elif cur_ok and base_ok:
+                judged = _judge(device, key, cur, base, alpha=alpha, threshold=threshold, seed=seed,
+                                resamples=resamples)
+                for name, value in both(cur, base).items():
+                    setattr(judged, name, value)
+                cells.append(judged)
             elif base_ok:
                 cells.append(_cell(device, key, cur, NEWLY_FAILING, baseline_p50=_p50(base, _samples(base)),
-                                   n_baseline=len(_samples(base)), note=_why(cur)))
+                                   n_baseline=len(_samples(base)), note=_why(cur), **both(cur, base)))
             elif cur_ok:
                 cells.append(_cell(device, key, cur, FIXED, current_p50=_p50(cur, _samples(cur)),
-                                   n_current=len(_samples(cur)), note=f"was {_why(base)}"))
+                                   n_current=len(_samples(cur)), note=f"was {_why(base)}", **both(cur, base)))
             elif cur.get("status") != "skipped" and base.get("status") != "skipped":
                 cells.append(_cell(device, key, cur, BOTH_FAILED, note=_why(cur)))
         elif cur is not None and cur.get("status") != "skipped":
             x = _samples(cur)
             cells.append(_cell(device, key, cur, ONLY_CURRENT, current_p50=_p50(cur, x) if _is_ok(cur) else None,
-                               n_current=len(x), note="" if _is_ok(cur) else _why(cur)))
+                               n_current=len(x), note="" if _is_ok(cur) else _why(cur),
+                               untrusted=untrusted_reasons(cur)))
         elif base is not None and base.get("status") != "skipped":
             y = _samples(base)
             cells.append(_cell(device, key, base, ONLY_BASELINE, baseline_p50=_p50(base, y) if _is_ok(base) else None,
-                               n_baseline=len(y), note="" if _is_ok(base) else _why(base)))
+                               n_baseline=len(y), note="" if _is_ok(base) else _why(base),
+                               untrusted=untrusted_reasons(base)))
     return Comparison(cells=cells, alpha=alpha, threshold=threshold, resamples=resamples, seed=seed)
 
 
@@ -266,10 +288,21 @@ def _ratio(cell: CellComparison) -> str:
 
 
 def _table(cells: list[CellComparison]) -> Table:
+    """The judged cells; a last column states changed library versions when any cell has one."""
+    stated = any(c.stated for c in cells)
     rows = [[text(c.label), num(c.baseline_p50, 3), num(c.current_p50, 3), Cell(_ratio(c), c.ratio),
-             Cell(_p(c.p_value), c.p_value), num(c.top1_change_pt, 2)] for c in cells]
-    return Table(columns=["Cell", "Baseline p50 (ms)", "Current p50 (ms)", "Ratio [95% CI]", "p", "Δ top-1 (pt)"],
+             Cell(_p(c.p_value), c.p_value), num(c.top1_change_pt, 2), *([text("; ".join(c.stated))] if stated else [])]
+            for c in cells]
+    return Table(columns=["Cell", "Baseline p50 (ms)", "Current p50 (ms)", "Ratio [95% CI]", "p", "Δ top-1 (pt)",
+                          *(["Versions (baseline → current)"] if stated else [])],
                  rows=rows, numeric={1, 2, 3, 4, 5})
+
+
+def _not_comparable(cells: list[CellComparison]) -> Table:
+    rows = [[text(c.label), num(c.baseline_p50, 3), num(c.current_p50, 3), text("; ".join(c.differences))]
+            for c in cells]
+    return Table(columns=["Cell", "Baseline p50 (ms)", "Current p50 (ms)", "Measured differently (baseline → current)"],
+                 rows=rows, numeric={1, 2})
 
 
 def _listing(cells: list[CellComparison], what: str) -> Bullets:
@@ -289,7 +322,11 @@ def blocks(comparison: Comparison, baseline_name: str) -> list[Block]:
         f"change, and cells with fewer than {MIN_SAMPLES} samples on either side are not judged. A cell that "
         f"succeeded in the baseline and fails (or is skipped) now is also a regression. The test treats a run's "
         f"samples as independent; consecutive calls are correlated and noise between runs is not in them, so "
-        f"the threshold is what keeps run-to-run noise out: re-run a flagged cell before trusting a small one.")]
+        f"the threshold is what keeps run-to-run noise out: re-run a flagged cell before trusting a small one. "
+        f"Only cells measured under the same conditions are judged (timing profile and its minimums, threads, "
+        f"batch size, quantisation recipe and its settings, evaluation images); the others are listed as **not "
+        f"comparable** with the difference and are never regressions. Changed library versions do not stop a "
+        f"comparison; they are stated beside the cell.")]
     for title, verdict, status in (("Regressions", REGRESSION, NEWLY_FAILING), ("Improvements", IMPROVEMENT, FIXED)):
         timed, changed = c.with_verdict(verdict), c.with_verdict(status)
         out.append(Heading(f"{title} ({len(timed) + len(changed)})", 3))
@@ -299,6 +336,10 @@ def blocks(comparison: Comparison, baseline_name: str) -> list[Block]:
             out.append(_listing(changed, status))
         if not timed and not changed:
             out.append(Paragraph("None."))
+    different = c.with_verdict(NOT_COMPARABLE)
+    out.append(Heading(f"Not comparable: measured under other conditions ({len(different)})", 3))
+    out.append(_not_comparable(different) if different else Paragraph("None: every matched cell was measured "
+                                                                      "under the same conditions."))
     counts = c.counts()
     summary = f"{counts.get(UNCHANGED, 0)} cell(s) show no significant change."
     rest = [f"{counts[v]} cell(s): {v}" for v in (TOO_FEW, ONLY_BASELINE, ONLY_CURRENT, BOTH_FAILED) if counts.get(v)]
@@ -308,7 +349,16 @@ def blocks(comparison: Comparison, baseline_name: str) -> list[Block]:
     others = [cell for cell in c.cells if cell.verdict in (ONLY_BASELINE, ONLY_CURRENT, BOTH_FAILED) and cell.note]
     if others:
         out.append(Bullets([f"{cell.label}: {cell.verdict}: {cell.note}" for cell in others]))
+    versions = [cell for cell in c.cells if cell.stated and cell.verdict not in (REGRESSION, IMPROVEMENT)]
+    if versions:
+        out.append(Paragraph("Compared across library versions (" + "; ".join(
+            dict.fromkeys(line for cell in versions for line in cell.stated)) + f"): {len(versions)} other cell(s)."))
+    untrusted = [cell for cell in c.cells if cell.untrusted]
+    if untrusted:
+        out.append(Paragraph(f"{UNTRUSTED_MARK}: " + "; ".join(f"{cell.label}: {', '.join(cell.untrusted)}"
+                                                              for cell in untrusted) + "."))
     return out
 
 
-__all__ = ["CellComparison", "Comparison", "blocks", "compare", "mann_whitney_p", "ratio_ci95"]
+__all__ = ["CellComparison", "Comparison", "blocks", "compare", "differences", "mann_whitney_p", "ratio_ci95",
+           "stated_differences"]

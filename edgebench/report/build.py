@@ -14,7 +14,8 @@ from typing import Any
 from edgebench import __version__
 from edgebench.errors import ConfigError
 from edgebench.report import grid, plots
-from edgebench.report.deployments import Deployment, by_device, deployments
+from edgebench.report.deployments import Deployment, by_device, by_eval_set, deployments
+from edgebench.report.evalsets import UNTRUSTED_MARK, untrusted_reasons
 from edgebench.report.document import Block, Bullets, Heading, Image, Paragraph, to_html, to_markdown
 from edgebench.report.exports import json_safe, write_csv
 from edgebench.report.pareto import pareto_front
@@ -32,11 +33,46 @@ def _slug(text: str) -> str:
 
 
 def _pareto_bullets(deps: list[Deployment], batch: int) -> list[str]:
-    """Deployments no other beats on both latency and top-1; only accuracy that is representative counts."""
-    deps = [d for d in deps if d.representative and d.latency(batch)]
+    """Deployments no other beats on both latency and top-1; only trusted, representative accuracy counts.
+    ``deps`` must share one evaluation set: top-1 on other images is another quantity."""
+    deps = [d for d in deps if d.representative and not d.untrusted and d.latency(batch)]
     front = pareto_front([(d.latency(batch), d.top1) for d in deps])
     return [f"{deps[i].model} on {deps[i].label}: {deps[i].latency(batch):.2f} ms, top-1 {deps[i].top1:.2f}%"
             for i in front]
+
+
+def _pareto_blocks(deps: list[Deployment], batch: int) -> list[Block]:
+    """One frontier per evaluation set, each saying which images its top-1 is on."""
+    sets = by_eval_set(deps)
+    if not sets:
+        return [Heading(f"Pareto-optimal deployments at batch {batch} (latency against top-1)", 3),
+                Paragraph("None: no deployment here has accuracy (run with `--data DIR`).")]
+    out: list[Block] = []
+    if len(sets) > 1:
+        out.append(Paragraph(f"These results hold top-1 on {len(sets)} different evaluation sets; top-1 on "
+                             "different images is not comparable, so each set has its own frontier."))
+    for eval_set, members in sets.items():
+        front = _pareto_bullets(members, batch)
+        out += [Heading(f"Pareto-optimal deployments at batch {batch} (latency against top-1 on {eval_set.label})", 3),
+                Bullets(front) if front else Paragraph("None: no deployment here has representative, trusted "
+                                                       "accuracy (pretrained weights and real images are needed).")]
+    if any(d.untrusted for d in deps):
+        out.append(Paragraph(f"Deployments marked {UNTRUSTED_MARK} are left out of every frontier "
+                             "(see \"Untrusted results\")."))
+    return out
+
+
+def _untrusted_blocks(results: list[dict[str, Any]]) -> list[Block]:
+    """Every untrusted cell with its reasons: what must not be relied on, and why."""
+    cells = [(r, untrusted_reasons(r)) for r in results]
+    cells = [(r, reasons) for r, reasons in cells if reasons]
+    if not cells:
+        return []
+    return [Heading(f"Untrusted results ({len(cells)} cell(s))", 3),
+            Paragraph(f"These cells ran, but something says their numbers must not be relied on. They are marked "
+                      f"{UNTRUSTED_MARK} in every table, left out of the Pareto frontiers and never recommended by "
+                      "`edgebench pick`."),
+            Bullets([f"`{r['key']}`: " + "; ".join(reasons) for r, reasons in cells])]
 
 
 def _plots(deps: list[Deployment], device: str, name: str, out: Path | None) -> list[Block]:
@@ -47,13 +83,18 @@ def _plots(deps: list[Deployment], device: str, name: str, out: Path | None) -> 
         return [Paragraph(f"No plots: {why_not}.")]
     folder = out / PLOTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    drawn = [
-        (plots.accuracy_vs_latency(deps, 1, folder / f"{name}-accuracy-latency-b1.png", device),
-         f"{device}: top-1 against p50 latency at batch 1, with the Pareto frontier"),
-        (plots.size_vs_accuracy(deps, folder / f"{name}-size-accuracy.png", device), f"{device}: top-1 against size"),
-        (plots.latency_bars(deps, [1, 32], folder / f"{name}-latency.png", device),
-         f"{device}: p50 latency per model, runtime and precision"),
-    ]
+    drawn = []
+    sets = by_eval_set(deps)
+    for number, (eval_set, members) in enumerate(sets.items(), start=1):
+        # One pair of accuracy plots per evaluation set: a frontier through top-1 on other images means nothing.
+        part = "" if len(sets) == 1 else f"-set{number}"
+        drawn += [(plots.accuracy_vs_latency(members, 1, folder / f"{name}-accuracy-latency-b1{part}.png", device,
+                                             eval_set.label),
+                   f"{device}: top-1 on {eval_set.label} against p50 latency at batch 1, with the Pareto frontier"),
+                  (plots.size_vs_accuracy(members, folder / f"{name}-size-accuracy{part}.png", device, eval_set.label),
+                   f"{device}: top-1 on {eval_set.label} against size")]
+    drawn.append((plots.latency_bars(deps, [1, 32], folder / f"{name}-latency.png", device),
+                  f"{device}: p50 latency per model, runtime and precision"))
     blocks: list[Block] = [Image(path, alt) for path, alt in drawn if path is not None]
     if not any(d.top1 is not None for d in deps):
         blocks.append(Paragraph("No accuracy in these results (run with `--data DIR`), so no accuracy plots."))
@@ -77,15 +118,14 @@ def device_section(device: str, index: int, runs: list[Run], results: list[dict[
                    reference_table(results)]
     if deps:
         blocks += [Heading("Plots", 3), *_plots(deps, device, f"{index}-{_slug(device)}", out)]
-        front = _pareto_bullets(deps, 1)
-        blocks += [Heading("Pareto-optimal deployments at batch 1 (latency against top-1)", 3),
-                   Bullets(front) if front else Paragraph("None: no deployment here has representative accuracy "
-                                                          "(pretrained weights and real images are needed).")]
+        blocks += _pareto_blocks(deps, 1)
         blocks += [Heading("Every deployment", 3),
                    Paragraph("p50/p99 are host time per call (for a GPU runtime: copy in, kernels, copy out and "
                              "synchronisation); GPU compute is the CUDA-event time of the kernels alone, as trtexec's "
                              "\"GPU Compute Time\". Δ top-1 is paired against the model's FP32 reference outputs on "
-                             "the same images (McNemar's exact test); * marks accuracy that is not representative. "
+                             "the same images (McNemar's exact test); * marks accuracy that is not representative; "
+                             "top-1 figures on different evaluation sets are not comparable (the column or the "
+                             "heading names the set). "
                              "Speed-ups divide the PyTorch FP32 p50 on the same kind of device (pytorch for CPU "
                              "runtimes, pytorch-cuda for GPU runtimes), or the runtime's own FP32 p50, by this one."),
                    grid.all_deployments(deps), Heading("Per model: runtime × precision", 3)]
@@ -95,6 +135,7 @@ def device_section(device: str, index: int, runs: list[Run], results: list[dict[
                 f"{r['slower_than_fp32']['likely_reason']}" for r in results if r["status"] == "ok" and r.get("slower_than_fp32")]
         if slow:
             blocks += [Heading("Slower than FP32", 3), Bullets(slow)]
+    blocks += _untrusted_blocks(results)
     failed = grid.failed_rows(results)
     blocks += [Heading("Failed or skipped cells", 3), failed if failed.rows else Paragraph("None: every cell ran.")]
     return blocks

@@ -10,6 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgebench.report.evalsets import EvalSet, eval_set_of, untrusted_reasons
+
 LATENCY_STATS = ("p50", "p90", "p99", "mean")
 
 
@@ -115,6 +117,16 @@ class Deployment:
         return {}
 
     @property
+    def eval_set(self) -> EvalSet | None:
+        """The images the accuracy was measured on (None without accuracy): top-1 is compared only within one."""
+        return eval_set_of(self.accuracy)
+
+    @property
+    def untrusted(self) -> list[str]:
+        """Why not to trust this deployment: the reasons of any of its cells (empty when trusted)."""
+        return list(dict.fromkeys(reason for c in self.cells.values() for reason in untrusted_reasons(c)))
+
+    @property
     def top1(self) -> float | None:
         return _pct(self.accuracy.get("top1"))
 
@@ -147,7 +159,10 @@ class Deployment:
                                "top1_pct": self.top1, "top5_pct": self.top5, "top1_delta_pt": self.top1_delta,
                                "top1_delta_verdict": self.change.get("verdict"),
                                "top1_delta_p": self.change.get("p_value"), "agreement_pct": self.agreement,
-                               "accuracy_representative": self.representative if self.accuracy else None}
+                               "accuracy_representative": self.representative if self.accuracy else None,
+                               "eval_set_id": self.eval_set.eval_id if self.eval_set else None,
+                               "eval_set": self.eval_set.label if self.eval_set else None,
+                               "untrusted": "; ".join(self.untrusted)}
         for batch in self.batch_sizes:
             for stat in ("p50", "p99"):
                 out[f"b{batch}_{stat}_ms"] = self.latency(batch, stat)
@@ -159,6 +174,15 @@ class Deployment:
                 out[f"b{batch}_gpu_compute_p50_ms"] = self.device_latency(batch)
                 out[f"b{batch}_gpu_memory_mb"] = self.gpu_memory(batch)
         return out
+
+
+def by_eval_set(deps: list[Deployment]) -> dict[EvalSet, list[Deployment]]:
+    """Deployments with a top-1, grouped by the images it was measured on, in first-seen order."""
+    groups: dict[EvalSet, list[Deployment]] = defaultdict(list)
+    for d in deps:
+        if d.top1 is not None and d.eval_set is not None:
+            groups[d.eval_set].append(d)
+    return dict(groups)
 
 
 # The runtime every deployment's speed-up is measured against, per kind of device.

@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.report.deployments import device_of, finite
+from edgebench.report.evalsets import untrusted_reasons
 
 CELL_COLUMNS = ("device", "model", "runtime", "device_kind", "precision", "batch_size", "status", "reason", "p50_ms",
                 "p90_ms", "p99_ms", "mean_ms", "cv", "n", "gpu_compute_p50_ms", "gpu_compute_p99_ms", "throughput_ips",
                 "peak_rss_mb", "gpu_memory_mb", "size_mb", "params_m", "weights", "top1_pct", "top5_pct",
                 "top1_delta_pt", "top1_delta_verdict", "top1_delta_p", "agreement_pct", "accuracy_representative",
-                "speedup_vs_fp32", "threads", "timing_profile", "finished_at")
+                "speedup_vs_fp32", "threads", "timing_profile", "finished_at", "eval_set_id", "untrusted",
+                "threads_reported", "static_shape", "timed_span", "io_p50_ms")
 
 
 def cell_row(r: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +41,12 @@ def cell_row(r: dict[str, Any]) -> dict[str, Any]:
             "top1_delta_p": change.get("p_value"), "agreement_pct": pct(versus.get("top1_agreement")),
             "accuracy_representative": acc.get("representative") if acc else None,
             "speedup_vs_fp32": r.get("speedup_vs_fp32"), "threads": r.get("threads"),
-            "timing_profile": (r.get("timing") or {}).get("profile"), "finished_at": r.get("finished_at")}
+            "timing_profile": (r.get("timing") or {}).get("profile"), "finished_at": r.get("finished_at"),
+            "eval_set_id": (acc.get("eval_set") or {}).get("eval_id"), "untrusted": "; ".join(untrusted_reasons(r)),
+            # schema 4: the thread count the runtime reports, a fixed-shape batch, what the timed call holds, and
+            # the work around the model (input conversion, output copy) timed on its own
+            "threads_reported": r.get("threads_reported"), "static_shape": r.get("static_shape"),
+            "timed_span": r.get("timed_span"), "io_p50_ms": (r.get("io_latency_ms") or {}).get("p50")}
 
 
 def write_csv(results: list[dict[str, Any]], deployment_rows: list[dict[str, Any]], out: Path) -> list[Path]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from edgebench.report.deployments import Deployment
 from edgebench.report.document import Cell, Table, num, text
+from edgebench.report.evalsets import UNTRUSTED_MARK, EvalSet
 
 SMALL, BIG = 1, 32  # the batch sizes the grid shows: latency at 1, throughput at 32 (when measured)
 
@@ -52,20 +53,42 @@ def _row(d: Deployment, small: int, big: int, gpu: bool) -> list[Cell]:
                   _speedup(d.speedup_vs_pytorch(small)), _speedup(d.speedup_vs_pytorch(big))]
 
 
-def _columns(small: int, big: int, gpu: bool) -> list[str]:
-    """Latency columns are host time per call; with GPU runtimes, the CUDA-event time of the kernels follows."""
+def _columns(small: int, big: int, gpu: bool, on: str) -> list[str]:
+    """Latency columns are host time per call; with GPU runtimes, the CUDA-event time of the kernels follows.
+    ``on`` names the evaluation set of the accuracy columns when the table has one."""
     gpu_columns = [f"b{small} GPU compute p50 (ms)", f"b{big} GPU compute p50 (ms)", f"b{big} GPU memory (MB)"]
     return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", f"ms / batch {big}", f"img/s at b{big}",
             *(gpu_columns if gpu else []),
-            f"b{small} peak RSS (MB)", f"b{big} peak RSS (MB)", "Size (MB)", "Top-1 % [95% CI]", "Top-5 %",
+            f"b{small} peak RSS (MB)", f"b{big} peak RSS (MB)", "Size (MB)", f"Top-1 %{on} [95% CI]", f"Top-5 %{on}",
             "Δ top-1 vs FP32 (pt)", f"b{small} vs own FP32", f"b{small} vs PyTorch FP32", f"b{big} vs PyTorch FP32"]
 
 
+def eval_sets(deps: list[Deployment]) -> list[EvalSet]:
+    """The evaluation sets of the deployments' top-1, in first-seen order."""
+    return list(dict.fromkeys(d.eval_set for d in deps if d.top1 is not None and d.eval_set is not None))
+
+
+def marked(name: str, untrusted: bool) -> Cell:
+    """A row's first cell, marked when the row must not be trusted."""
+    return text(f"{name} {UNTRUSTED_MARK}" if untrusted else name)
+
+
 def _table(deps: list[Deployment], names: list[str], keys) -> Table:
+    """With one evaluation set the accuracy headers name it; with several, a column says each row's set."""
     small, big = _batches(deps)
     gpu = _has_gpu(deps)
-    columns = _columns(small, big, gpu)
-    rows = [[*map(text, keys(d)), *_row(d, small, big, gpu)] for d in deps]
+    sets = eval_sets(deps)
+    on = f" on {sets[0].label}" if len(sets) == 1 else ""
+    columns = _columns(small, big, gpu, on)
+    if len(sets) > 1:
+        names = [*names, "Top-1 measured on"]
+    rows = []
+    for d in deps:
+        first, *rest = map(text, keys(d))
+        row = [marked(first.text, bool(d.untrusted)), *rest]
+        if len(sets) > 1:
+            row.append(text(d.eval_set.label if d.eval_set and d.top1 is not None else ""))
+        rows.append([*row, *_row(d, small, big, gpu)])
     return Table(columns=[*names, *columns], rows=rows, numeric=set(range(len(names), len(names) + len(columns))))
 
 
@@ -86,7 +109,7 @@ def across_devices(deps: list[Deployment], devices: list[str], batch: int = SMAL
         by_key.setdefault((d.model, d.runtime, d.precision), {})[d.device] = d
     rows = []
     for (model, runtime, precision), per_device in by_key.items():
-        row = [text(model), text(runtime), text(precision)]
+        row = [marked(model, any(d.untrusted for d in per_device.values())), text(runtime), text(precision)]
         row += [num(per_device[dev].latency(batch), 2) if dev in per_device else Cell("") for dev in devices]
         rows.append(row)
     return Table(columns=["Model", "Runtime", "Precision", *[f"{dev}: b{batch} p50 (ms)" for dev in devices]],

@@ -1,19 +1,19 @@
 """``edgebench pick``: which measured deployment to ship on one device, under the user's constraints.
 
 Nothing is measured here: the deployments come from run folders. ``pick`` is pure (deployments in, ranking
-out) so it can be tested without runs; ``pick_command`` loads, chooses the device and prints.
+out) so it can be tested without runs; ``pick_command`` loads, chooses the device and prints. An untrusted
+deployment is never ranked, and top-1 is compared only between deployments evaluated on the same images.
 """
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from edgebench.errors import ConfigError
-from edgebench.report.deployments import LATENCY_STATS, Deployment, by_device, deployments
-from edgebench.report.exports import json_safe
+from edgebench.report.deployments import Deployment, by_device, by_eval_set, deployments
+from edgebench.report.evalsets import EvalSet, choose_eval_set
 from edgebench.report.runs import all_results, load_runs
 
 EXIT_NOTHING_QUALIFIES = 3
@@ -43,6 +43,11 @@ class Constraints:
         """Only the constraints that were asked for (what the JSON reports)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
+    @property
+    def on_accuracy(self) -> bool:
+        """Whether a constraint compares top-1 across candidates."""
+        return self.min_top1 is not None or self.max_accuracy_drop is not None
+
 
 @dataclass(kw_only=True)
 class Miss:
@@ -62,13 +67,16 @@ class PickResult:
     constraints: Constraints
     qualifying: list[Deployment]
     misses: list[Miss]
+    untrusted: list[Deployment] = field(default_factory=list)  # never ranked, whatever they measured
+    eval_set: EvalSet | None = None  # the images every top-1 compared is on (None: no top-1 is compared)
+    eval_sets: list[EvalSet] = field(default_factory=list)  # every set the candidates' top-1 is on
 
     @property
     def near_misses(self) -> list[Miss]:
         return self.misses[:NEAR_MISSES]
 
 
-def _number(value: float) -> str:
+def limit_text(value: float) -> str:
     """A limit as the user typed it: 10 not 10.0, 0.5 as 0.5."""
     return f"{value:g}"
 
@@ -82,10 +90,24 @@ def _measured(value: float, limit: float) -> str:
     return f"{value:g}"
 
 
-def accuracy_drop(deployment: Deployment) -> float | None:
+def top1_on(deployment: Deployment, eval_set: EvalSet | None) -> float | None:
+    """Top-1 when it was measured on ``eval_set`` (any set when None): other images give another quantity."""
+    if eval_set is not None and deployment.eval_set != eval_set:
+        return None
+    return deployment.top1
+
+
+def accuracy_drop(deployment: Deployment, eval_set: EvalSet | None = None) -> float | None:
     """Points of top-1 lost against the FP32 reference; a gain counts as no drop."""
-    delta = deployment.top1_delta
+    delta = deployment.top1_delta if top1_on(deployment, eval_set) is not None else None
     return None if delta is None else max(0.0, -delta)
+
+
+def _no_accuracy(deployment: Deployment, eval_set: EvalSet | None) -> str:
+    if deployment.top1 is not None and eval_set is not None and deployment.eval_set != eval_set:
+        other = deployment.eval_set.label if deployment.eval_set else "other images"
+        return f"top-1 measured on {other}, not on {eval_set.label}"
+    return "no accuracy measured"
 
 
 def _above(what: str, value: float | None, limit: float | None, unit: str, missing: str) -> str | None:
@@ -95,24 +117,25 @@ def _above(what: str, value: float | None, limit: float | None, unit: str, missi
     if value is None:
         return missing
     if value > limit + _EPS:
-        return f"{what} {_measured(value, limit)}{unit} > {_number(limit)}{unit}"
+        return f"{what} {_measured(value, limit)}{unit} > {limit_text(limit)}{unit}"
     return None
 
 
-def breaks(deployment: Deployment, constraints: Constraints, *, batch_size: int, latency_stat: str = "p50") -> list[str]:
+def breaks(deployment: Deployment, constraints: Constraints, *, batch_size: int, latency_stat: str = "p50",
+           eval_set: EvalSet | None = None) -> list[str]:
     """Every constraint the deployment breaks, in words; an unmeasured value breaks the constraint on it,
-    since nothing says it would hold."""
+    since nothing says it would hold. Top-1 counts only on ``eval_set`` when one is given."""
     out: list[str] = []
     latency = _above(f"latency {latency_stat}", deployment.latency(batch_size, latency_stat),
                      constraints.max_latency_ms, " ms", "no latency measured")
     if latency:
         out.append(latency)
     if constraints.min_top1 is not None:
-        top1 = deployment.top1
+        top1 = top1_on(deployment, eval_set)
         if top1 is None:
-            out.append("no accuracy measured")
+            out.append(_no_accuracy(deployment, eval_set))
         elif top1 < constraints.min_top1 - _EPS:
-            out.append(f"top-1 {_measured(top1, constraints.min_top1)}% < {_number(constraints.min_top1)}%")
+            out.append(f"top-1 {_measured(top1, constraints.min_top1)}% < {limit_text(constraints.min_top1)}%")
     size = _above("size", deployment.size_mb, constraints.max_size_mb, " MB", "no size measured")
     if size:
         out.append(size)
@@ -124,8 +147,9 @@ def breaks(deployment: Deployment, constraints: Constraints, *, batch_size: int,
     if gpu:
         out.append(gpu)
     if constraints.max_accuracy_drop is not None:
-        missing = "no accuracy measured" if deployment.top1 is None else "no accuracy drop measured (no FP32 reference)"
-        drop = _above("accuracy drop", accuracy_drop(deployment), constraints.max_accuracy_drop, " pt", missing)
+        missing = _no_accuracy(deployment, eval_set) if top1_on(deployment, eval_set) is None \
+            else "no accuracy drop measured (no FP32 reference)"
+        drop = _above("accuracy drop", accuracy_drop(deployment, eval_set), constraints.max_accuracy_drop, " pt", missing)
         if drop:
             out.append(drop)
     return out
@@ -136,14 +160,16 @@ def _last_if_none(value: float | None) -> tuple[bool, float]:
     return (value is None, 0.0 if value is None else value)
 
 
-def rank_key(objective: str, *, batch_size: int, latency_stat: str = "p50") -> Callable[[Deployment], tuple]:
+def rank_key(objective: str, *, batch_size: int, latency_stat: str = "p50",
+             eval_set: EvalSet | None = None) -> Callable[[Deployment], tuple]:
     """Sort key for an objective: best first, unmeasured last, ties broken by latency then by name."""
     if objective not in OBJECTIVES:
         raise ConfigError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
 
     def primary(d: Deployment) -> tuple[bool, float]:
         if objective == "accuracy":
-            return _last_if_none(None if d.top1 is None else -d.top1)
+            top1 = top1_on(d, eval_set)
+            return _last_if_none(None if top1 is None else -top1)
         if objective == "size":
             return _last_if_none(d.size_mb)
         if objective == "throughput":
@@ -157,20 +183,40 @@ def rank_key(objective: str, *, batch_size: int, latency_stat: str = "p50") -> C
     return key
 
 
+def accuracy_set(candidates: list[Deployment], constraints: Constraints, objective: str,
+                 wanted: str | None = None) -> EvalSet | None:
+    """The evaluation set whose top-1 the pick compares: the one named, or the only one. When the candidates'
+    top-1 comes from several sets and a constraint or the objective compares top-1, the user must choose:
+    ranking top-1 on CIFAR-10 against top-1 on ImageNet would answer nothing."""
+    sets = list(by_eval_set([d for d in candidates if not d.untrusted]))
+    if wanted is not None:
+        return choose_eval_set(sets, wanted)
+    if len(sets) > 1 and (constraints.on_accuracy or objective == "accuracy"):
+        raise ConfigError(f"top-1 here is measured on {len(sets)} different evaluation sets: "
+                          + "; ".join(s.label for s in sets) + "; pass --eval-set NAME (folder name or id) to "
+                          "compare top-1 on one of them")
+    return sets[0] if len(sets) == 1 else None
+
+
 def pick(candidates: list[Deployment], constraints: Constraints, *, objective: str, batch_size: int,
-         latency_stat: str = "p50") -> PickResult:
-    """Split the candidates by the constraints and rank both sides by the objective."""
-    ranked = sorted(candidates, key=rank_key(objective, batch_size=batch_size, latency_stat=latency_stat))
+         latency_stat: str = "p50", eval_set: EvalSet | None = None) -> PickResult:
+    """Split the candidates by the constraints and rank both sides by the objective. Untrusted deployments
+    are set apart first: they are never recommended and never offered as near misses."""
+    trusted = [d for d in candidates if not d.untrusted]
+    ranked = sorted(trusted, key=rank_key(objective, batch_size=batch_size, latency_stat=latency_stat,
+                                          eval_set=eval_set))
     qualifying: list[Deployment] = []
     misses: list[Miss] = []
     for deployment in ranked:
-        broken = breaks(deployment, constraints, batch_size=batch_size, latency_stat=latency_stat)
+        broken = breaks(deployment, constraints, batch_size=batch_size, latency_stat=latency_stat, eval_set=eval_set)
         if broken:
             misses.append(Miss(deployment=deployment, breaks=broken))
         else:
             qualifying.append(deployment)
     return PickResult(objective=objective, batch_size=batch_size, latency_stat=latency_stat,
-                      constraints=constraints, qualifying=qualifying, misses=misses)
+                      constraints=constraints, qualifying=qualifying, misses=misses,
+                      untrusted=[d for d in candidates if d.untrusted], eval_set=eval_set,
+                      eval_sets=list(by_eval_set(trusted)))
 
 
 # ---- choosing the device and the candidates ------------------------------------------------------------
@@ -208,120 +254,6 @@ def candidates(all_deployments: list[Deployment], device: str, batch_size: int, 
                       f"there: {', '.join(map(str, measured))} (pass --batch-size with one of them)")
 
 
-# ---- output ----------------------------------------------------------------------------------------------
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-# How each constraint reads in words ({stat}: the latency statistic), in the order they are printed.
-_CONSTRAINT_TEXT = (("max_latency_ms", "latency {stat} <= {value} ms"), ("min_top1", "top-1 >= {value}%"),
-                    ("max_size_mb", "size <= {value} MB"), ("max_memory_mb", "peak memory <= {value} MB"),
-                    ("max_gpu_memory_mb", "GPU memory <= {value} MB"),
-                    ("max_accuracy_drop", "top-1 drop vs FP32 <= {value} pt"))
-
-
-def describe_constraints(constraints: Constraints, latency_stat: str) -> str:
-    parts = [text.format(stat=latency_stat, value=_number(getattr(constraints, name)))
-             for name, text in _CONSTRAINT_TEXT if getattr(constraints, name) is not None]
-    return ", ".join(parts) or "none"
-
-
-def describe_objective(objective: str, latency_stat: str) -> str:
-    what = {"latency": f"lowest latency {latency_stat}", "accuracy": "highest top-1 (unmeasured last)",
-            "size": "smallest size", "throughput": "highest throughput"}[objective]
-    return what if objective == "latency" else f"{what}, ties by latency {latency_stat}"
-
-
-def _marked_top1(d: Deployment, unit: str = "") -> str:
-    """Top-1 with ``*`` when the run said it is not representative (random weights, synthetic calibration)."""
-    if d.top1 is None:
-        return "-"
-    return f"{d.top1:.2f}{unit}" + ("" if d.representative else "*")
-
-
-def _layout(header: list[str], rows: list[list[str]], left: set[int]) -> list[str]:
-    """Plain-text columns: those in ``left`` left-aligned (names, words), the rest right-aligned (numbers)."""
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    return [line(header), line(["-" * w for w in widths]), *map(line, rows)]
-
-
-def ranked_table(result: PickResult, top: int) -> list[str]:
-    """The qualifying deployments, best first, at most ``top`` rows."""
-    b, stat = result.batch_size, result.latency_stat
-    stats = [s for s in LATENCY_STATS if s in ("p50", "p99", stat)]
-    header = ["#", "Model", "Runtime", "Precision", *[f"{s} ms" for s in stats], "img/s", "Size MB",
-              "Peak mem MB", "Top-1 %", "Δ top-1 pt vs FP32", "Verdict"]
-    rows = [[str(i), d.model, d.runtime, d.precision, *[_fmt(d.latency(b, s)) for s in stats],
-             _fmt(d.throughput(b), 1), _fmt(d.size_mb), _fmt(d.memory(b), 0), _marked_top1(d),
-             "-" if d.top1_delta is None else f"{d.top1_delta:+.2f}", d.change.get("verdict") or ""]
-            for i, d in enumerate(result.qualifying[:top], start=1)]
-    return _layout(header, rows, left={1, 2, 3, len(header) - 1})
-
-
-def _footnote(shown: list[Deployment]) -> list[str]:
-    """Explain the ``*`` when a shown top-1 carries it."""
-    if not any(d.top1 is not None and not d.representative for d in shown):
-        return []
-    return ["", "* top-1 not representative (random weights, synthetic or overlapping calibration images): it "
-                "measures nothing about the model; Δ top-1 still measures the precision's fidelity."]
-
-
-def render_text(result: PickResult, *, device: str, top: int, failed: Counter[str]) -> str:
-    """What a person reads: the question asked, the ranking, what came close, what was not considered."""
-    b, stat = result.batch_size, result.latency_stat
-    total = len(result.qualifying) + len(result.misses)
-    lines = [f"Pick for {device} at batch size {b}: {len(result.qualifying)} of {total} deployment(s) "
-             "meet the constraints.",
-             f"Constraints: {describe_constraints(result.constraints, stat)}.",
-             f"Objective: {describe_objective(result.objective, stat)}.", ""]
-    if result.qualifying:
-        shown = min(top, len(result.qualifying))
-        if shown < len(result.qualifying):
-            lines.append(f"Top {shown} of {len(result.qualifying)} (--top shows more):")
-        lines += ranked_table(result, top)
-    else:
-        lines.append("No deployment meets the constraints.")
-    if result.near_misses:
-        lines += ["", f"Nearest misses (best by {result.objective} among those breaking constraints):"]
-        for i, miss in enumerate(result.near_misses, start=1):
-            d = miss.deployment
-            lines.append(f"  {i}. {d.model} {d.label} ({stat} {_fmt(d.latency(b, stat))} ms, "
-                         f"top-1 {_marked_top1(d, '%')}, size {_fmt(d.size_mb)} MB): "
-                         + "; ".join(miss.breaks))
-    lines += _footnote(result.qualifying[:top] + [m.deployment for m in result.near_misses])
-    if failed:
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(failed.items()))
-        lines += ["", f"Not candidates: {sum(failed.values())} cell(s) on {device} at batch size {b} did not "
-                      f"succeed ({counts}); `edgebench report` says why."]
-    return "\n".join(lines)
-
-
-def _deployment_json(d: Deployment, batch_size: int, latency_stat: str, **extra: Any) -> dict[str, Any]:
-    out = {**extra, **d.to_dict(), "label": d.label,
-           f"b{batch_size}_{latency_stat}_ms": d.latency(batch_size, latency_stat),
-           "accuracy_drop_pt": accuracy_drop(d)}
-    return json_safe(out)
-
-
-def render_json(result: PickResult, *, device: str, top: int, failed: Counter[str]) -> str:
-    """One object for scripts, with the same ranking as the text."""
-    b, stat = result.batch_size, result.latency_stat
-    doc = {"device": device, "batch_size": b, "objective": result.objective, "latency_stat": stat,
-           "constraints": result.constraints.given(),
-           "qualifying": [_deployment_json(d, b, stat, rank=i)
-                          for i, d in enumerate(result.qualifying[:top], start=1)],
-           "qualifying_total": len(result.qualifying),
-           "near_misses": [_deployment_json(m.deployment, b, stat, breaks=m.breaks) for m in result.near_misses],
-           "not_candidates": sum(failed.values()),
-           "not_candidates_by_status": dict(sorted(failed.items()))}
-    return json.dumps(doc, indent=2, allow_nan=False)
-
-
 def pick_command(args: argparse.Namespace) -> int:
     """``edgebench pick``: 0 when something qualifies, ``EXIT_NOTHING_QUALIFIES`` when nothing does (the near
     misses are still printed, so a script can tell "relax the constraints" from a usage error)."""
@@ -330,8 +262,12 @@ def pick_command(args: argparse.Namespace) -> int:
     device = choose_device(list(groups), args.device)
     failed = not_candidates(groups[device], args.batch_size)
     found = candidates(deployments(groups[device]), device, args.batch_size, failed)
-    result = pick(found, Constraints.from_args(args), objective=args.objective, batch_size=args.batch_size,
-                  latency_stat=args.latency_stat)
+    constraints = Constraints.from_args(args)
+    eval_set = accuracy_set(found, constraints, args.objective, getattr(args, "eval_set", None))
+    result = pick(found, constraints, objective=args.objective, batch_size=args.batch_size,
+                  latency_stat=args.latency_stat, eval_set=eval_set)
+    from edgebench.report.pick_render import render_json, render_text
+
     render = render_json if args.json else render_text
     print(render(result, device=device, top=args.top, failed=failed))
     return 0 if result.qualifying else EXIT_NOTHING_QUALIFIES

@@ -52,8 +52,13 @@ def _scatter(deps: list[Deployment], x_of: Callable[[Deployment], float | None],
     for index, (label, members) in enumerate(_series(deps).items()):
         ax.scatter([x_of(d) for d in members], [d.top1 for d in members], label=label,
                    marker=MARKERS[index % len(MARKERS)], s=36, alpha=0.85)
-    # The frontier only over accuracy that means something: random weights' top-1 would draw a false one.
-    real = [i for i, d in enumerate(deps) if d.representative]
+    # The frontier only over accuracy that means something: random weights' top-1 would draw a false one,
+    # and an untrusted result (a failed parity check, ...) must never look like a best choice.
+    real = [i for i, d in enumerate(deps) if d.representative and not d.untrusted]
+    untrusted = [d for d in deps if d.untrusted]
+    if untrusted:
+        ax.scatter([x_of(d) for d in untrusted], [d.top1 for d in untrusted], marker="x", color="red", s=70,
+                   linewidths=1.2, label="untrusted (not in the frontier)")
     if frontier and real:
         front = [real[j] for j in pareto_front([points[i] for i in real])]
         ax.step([points[i][0] for i in front], [points[i][1] for i in front], where="post", color="black",
@@ -62,11 +67,12 @@ def _scatter(deps: list[Deployment], x_of: Callable[[Deployment], float | None],
             ax.annotate(_short(deps[i].model), points[i], textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel(x_label)
-    ax.set_ylabel("top-1 (%)")
+    evalsets = {d.eval_set.label for d in deps if d.eval_set is not None}
+    ax.set_ylabel("top-1 (%)" + (f" on {next(iter(evalsets))}" if len(evalsets) == 1 else ""))
     if not real:
-        title += "\n(no frontier: no accuracy here is representative; random weights or synthetic calibration)"
+        title += "\n(no frontier: no trusted accuracy here is representative)"
     elif len(real) < len(deps):
-        title += "\n(frontier over representative accuracy only)"
+        title += "\n(frontier over trusted, representative accuracy only)"
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -74,19 +80,32 @@ def _scatter(deps: list[Deployment], x_of: Callable[[Deployment], float | None],
     return path
 
 
-def accuracy_vs_latency(deps: list[Deployment], batch: int, path: Path, device: str) -> Path | None:
+def _one_set(deps: list[Deployment]) -> None:
+    """A frontier is drawn through one evaluation set's top-1 only; a caller mixing sets is a bug."""
+    ids = {d.eval_set.eval_id for d in deps if d.eval_set is not None}
+    if len(ids) > 1:
+        raise ValueError(f"one plot got top-1 on {len(ids)} evaluation sets; plot each set on its own")
+
+
+def accuracy_vs_latency(deps: list[Deployment], batch: int, path: Path, device: str,
+                        eval_set: str = "") -> Path | None:
+    """``deps`` share one evaluation set, named by ``eval_set`` in the title."""
     deps = [d for d in deps if d.top1 is not None and d.latency(batch)]
     if not deps:
         return None
+    _one_set(deps)
+    on = f" on {eval_set}" if eval_set else ""
     return _scatter(deps, lambda d: d.latency(batch), f"p50 latency at batch {batch} (ms, log scale)",
-                    f"{device}: top-1 against latency, batch {batch}", path, frontier=True)
+                    f"{device}: top-1{on} against latency, batch {batch}", path, frontier=True)
 
 
-def size_vs_accuracy(deps: list[Deployment], path: Path, device: str) -> Path | None:
+def size_vs_accuracy(deps: list[Deployment], path: Path, device: str, eval_set: str = "") -> Path | None:
     deps = [d for d in deps if d.top1 is not None and d.size_mb]
     if not deps:
         return None
-    return _scatter(deps, lambda d: d.size_mb, "size (MB, log scale)", f"{device}: top-1 against size", path,
+    _one_set(deps)
+    on = f" on {eval_set}" if eval_set else ""
+    return _scatter(deps, lambda d: d.size_mb, "size (MB, log scale)", f"{device}: top-1{on} against size", path,
                     frontier=True)
 
 

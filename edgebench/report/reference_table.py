@@ -7,6 +7,7 @@ from typing import Any
 from edgebench.reference import reference_rows
 from edgebench.report.deployments import finite
 from edgebench.report.document import Cell, Table, num, text
+from edgebench.report.evalsets import UNTRUSTED_MARK, untrusted_reasons
 
 BATCH = 32  # the reference table times a batch of 32
 
@@ -68,6 +69,9 @@ def reference_rows_for(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 notes.append("accuracy: not measured (run with --data)")
             elif acc and not acc.get("representative", True):
                 notes.append("* accuracy not representative: " + (", ".join(c.split(":")[0] for c in acc.get("caveats") or []) or "see the results"))
+        untrusted = list(dict.fromkeys(reason for r in records for reason in untrusted_reasons(r)))
+        if untrusted:
+            notes.append("untrusted: " + "; ".join(untrusted))
         params = next((r["params_m"] for r in records if r.get("params_m")), None)
         top1, top5 = finite(acc.get("top1")), finite(acc.get("top5"))
         rows.append({"model": ref["model"], "implementation": records[0]["model"] if records else None,
@@ -76,7 +80,7 @@ def reference_rows_for(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "cpu_ms_b32": cpu, "cpu_runtime": cpu_runtime, "gpu_ms_b32": gpu, "gpu_runtime": gpu_runtime,
                      "representative": bool(acc) and acc.get("representative", True),
                      "published": {k: ref[k] for k in ("size_mb", "top1", "top5", "params_m", "cpu_ms_b32", "gpu_ms_b32")},
-                     "notes": notes})
+                     "notes": notes, "untrusted": untrusted})
     return rows
 
 
@@ -91,7 +95,8 @@ def reference_table(results: list[dict[str, Any]]) -> Table:
         top5 = num(row["top5_pct"], 1, suffix=mark)
         cpu = Cell(f"{row['cpu_ms_b32']:.1f} ({row['cpu_runtime']})", row["cpu_ms_b32"]) if row["cpu_ms_b32"] else Cell("—")
         gpu = Cell(f"{row['gpu_ms_b32']:.1f} ({row['gpu_runtime']})", row["gpu_ms_b32"]) if row["gpu_ms_b32"] else Cell("—")
-        out.append([text(row["model"]), text(row["implementation"] or ""),
+        model = f"{row['model']} {UNTRUSTED_MARK}" if row["untrusted"] else row["model"]
+        out.append([text(model), text(row["implementation"] or ""),
                     num(row["size_mb"], 1, missing="—"), num(pub["size_mb"], 0), top1, num(pub["top1"], 1),
                     top5, num(pub["top5"], 1), num(row["params_m"], 1, missing="—"), num(pub["params_m"], 1),
                     cpu, num(pub["cpu_ms_b32"], 1), gpu, num(pub["gpu_ms_b32"], 1), text("; ".join(row["notes"]))])

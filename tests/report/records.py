@@ -50,3 +50,10 @@ def write_run(run_dir: Path, records: list[dict[str, Any]]) -> Path:
     (run_dir / "run.json").write_text(json.dumps({"edgebench": "test", "schema_version": 2,
                                                   "created": "2026-01-01T00:00:00+00:00", "config": {}}))
     return run_dir
+
+
+def on_images(rec: dict[str, Any], root: str, eval_id: str, images: int = 500) -> dict[str, Any]:
+    """The record's accuracy measured on the image list ``eval_id`` of the folder ``root``."""
+    rec["accuracy"]["eval_set"] = {"dataset": {"root": root, "images": images}, "eval_images": images,
+                                   "eval_id": eval_id, "crops_key": f"{eval_id}-crops"}
+    return rec

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from records import record
+from records import on_images, record
 
 from edgebench.report.baseline import blocks, compare, mann_whitney_p
 from edgebench.report.document import to_markdown
@@ -116,3 +116,64 @@ def test_markdown_lists_regressions_with_the_rule():
     assert "newly failing**: failed: op unsupported" in text
     assert "1 cell(s) show no significant change." in text
     assert text.index("### Regressions") < text.index("### Improvements")
+
+
+# ---- conditions: only cells measured alike are judged ----------------------------------------------------
+
+def test_another_timing_profile_is_not_comparable_even_twice_as_slow():
+    cur = record(p50=20.0, seed=1, timing={"profile": "quick", "min_iters": 10, "min_s": 1.0})
+    base = record(p50=10.0, seed=2, timing={"profile": "default", "min_iters": 50, "min_s": 3.0})
+    comparison = compare([cur], [base])
+    cell = comparison.cells[0]
+    assert cell.verdict == "not comparable" and comparison.regressions == []
+    assert cell.differences == ["timing profile default → quick"]
+    assert cell.current_p50 == pytest.approx(20.0, rel=0.05) and cell.p_value is None
+    text = to_markdown(blocks(comparison, "old"))
+    section = text[text.index("### Not comparable"):]
+    assert "(1)" in section.splitlines()[0] and "timing profile default → quick" in section
+    assert "### Regressions (0)" in text
+    # the same pair measured alike is a regression: the verdict above came from the profile, not the data
+    base["timing"] = dict(cur["timing"])
+    assert _one(cur, base).verdict == "regression"
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"threads": 4}, "threads 2 → 4"),
+    ({"timing": {"profile": "default", "min_s": 10.0}}, "timing min_s not recorded → 10.0"),
+    ({"quantization": {"recipe": "ort-dynamic-int8"}}, "recipe ort-static-int8 → ort-dynamic-int8"),
+    ({"quantization": {"recipe": "ort-static-int8", "settings": {"per_channel": False}}},
+     "recipe settings per_channel True → False"),
+])
+def test_each_condition_makes_a_pair_not_comparable(change, expected):
+    quantized = {"quantization": {"recipe": "ort-static-int8", "settings": {"per_channel": True}}}
+    base = record(p50=10.0, seed=2, **quantized)
+    cur = record(p50=30.0, seed=1, **{**quantized, **change})
+    cell = _one(cur, base)
+    assert cell.verdict == "not comparable" and cell.differences == [expected] and expected in cell.note
+
+
+def test_other_evaluation_images_are_not_comparable_but_missing_accuracy_is_no_difference():
+    cur, base = on_images(record(p50=20.0, seed=1), "/d/val", "aaaa1111"), on_images(record(seed=2), "/d/val", "bbbb2222")
+    assert _one(cur, base).differences == ["evaluation images bbbb2222 → aaaa1111"]
+    assert _one(cur, record(seed=2, top1=None)).verdict == "regression"
+
+
+def test_a_new_runtime_version_is_compared_and_stated():
+    env = {"device": "box", "versions": {"onnxruntime": "1.20.1", "numpy": "2.0"}}
+    base = record(p50=10.0, seed=2, runtime_version="1.20.1", environment=env)
+    cur = record(p50=20.0, seed=1, runtime_version="1.21.0",
+                 environment={**env, "versions": {"onnxruntime": "1.21.0", "numpy": "2.0"}})
+    comparison = compare([cur], [base])
+    cell = comparison.cells[0]
+    assert cell.verdict == "regression" and comparison.regressions == [cell]
+    assert cell.stated == ["onnxruntime 1.20.1 → 1.21.0"] and cell.differences == []
+    row = next(line for line in to_markdown(blocks(comparison, "old")).splitlines() if line.startswith("| `timm:m"))
+    assert row.rstrip(" |").endswith("onnxruntime 1.20.1 → 1.21.0")
+
+
+def test_untrusted_cells_are_marked_in_the_comparison():
+    cur = record(seed=1, untrusted=["ONNX export failed its parity check (max abs err 0.3)"])
+    cell = _one(cur, record(seed=2))
+    assert cell.untrusted == ["ONNX export failed its parity check (max abs err 0.3)"]
+    text = to_markdown(blocks(compare([cur], [record(seed=2)]), "old"))
+    assert "[UNTRUSTED]" in text and "parity check" in text

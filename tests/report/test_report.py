@@ -194,3 +194,20 @@ def test_pick_limits_gpu_memory(tmp_path):
     assert names[:2] == [("tensorrt", "fp16"), ("tensorrt", "fp32")]
     assert ("pytorch", "fp32") in names  # a CPU runtime uses no GPU memory
     assert ("pytorch-cuda", "fp32") not in names
+
+
+def test_baseline_under_another_timing_profile_never_fails_the_gate(tmp_path):
+    old = _run("box", spread=0.03)
+    new = _run("box", spread=0.03, ort_b1=10.0)  # twice as slow as the baseline's 5 ms
+    for cell in new:
+        if cell.get("timing"):
+            cell["timing"] = {"profile": "quick"}
+    out = tmp_path / "out"
+    args = [str(write_run(tmp_path / "new", new)), "--baseline", str(write_run(tmp_path / "old", old))]
+    gate = run_cli("report", *args, "--out", str(out), "--fail-on-regression")
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    data = json.loads((out / "report.json").read_text())["baseline"]
+    assert data["regressions"] == [] and data["counts"] == {"not comparable": 5, "both failed": 1}
+    slow = next(c for c in data["cells"] if c["key"] == "timm:mobilenetv2_100|onnxruntime|fp32|b1")
+    assert slow["differences"] == ["timing profile default → quick"] and slow["current_p50"] == pytest.approx(10, rel=.1)
+    assert "timing profile default → quick" in (out / "report.md").read_text()
