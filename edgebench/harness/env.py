@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import socket
@@ -55,6 +56,61 @@ def physical_cores() -> int:
     return os.cpu_count() or 1
 
 
+def _cgroup_paths() -> list[tuple[str, Path]]:
+    """(version, folder) of this process's CPU cgroup, its own folder first, then the mount root (which a
+    container sees as its own)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        lines = []
+    found: list[tuple[str, Path]] = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        rel = path.lstrip("/")
+        if controllers == "":
+            found.append(("v2", Path("/sys/fs/cgroup") / rel))
+        elif "cpu" in controllers.split(","):
+            for mount in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+                found.append(("v1", Path("/sys/fs/cgroup") / mount / rel))
+    found += [("v2", Path("/sys/fs/cgroup")), ("v1", Path("/sys/fs/cgroup/cpu"))]
+    return found
+
+
+def cgroup_cpu_quota() -> float | None:
+    """The CPU quota of this process's cgroup in CPUs (quota / period), or None when there is none."""
+    for version, folder in _cgroup_paths():
+        try:
+            if version == "v2":
+                quota, period = (folder / "cpu.max").read_text().split()[:2]
+            else:
+                quota = (folder / "cpu.cfs_quota_us").read_text().strip()
+                period = (folder / "cpu.cfs_period_us").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if quota in ("max", "-1") or int(quota) <= 0 or int(period) <= 0:
+            return None
+        return int(quota) / int(period)
+    return None
+
+
+def cpu_budget() -> dict[str, Any]:
+    """The CPUs this process may really use, and how that was derived: its CPU affinity (the cores it may
+    be scheduled on: taskset, a container's cpuset) and its cgroup CPU quota (docker --cpus, Kubernetes
+    limits), whichever is smaller. A host's core count overstates both in a container or under taskset."""
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    quota = cgroup_cpu_quota()
+    candidates = [n for n in (affinity, math.ceil(quota) if quota else None) if n]
+    usable = max(1, min(candidates)) if candidates else (os.cpu_count() or 1)
+    return {"usable_cpus": usable, "affinity_cpus": affinity, "cgroup_cpu_quota": quota,
+            "derived_from": "affinity and cgroup quota" if affinity and quota else
+                            "affinity" if affinity else "cgroup quota" if quota else "os.cpu_count()"}
+
+
+def usable_cpus() -> int:
+    """The default thread count of a run: the CPUs this process may really use (``cpu_budget``)."""
+    return cpu_budget()["usable_cpus"]
+
+
 def package_version(package: str) -> str:
     """Installed version of a distribution, or "" when it is not installed (no import needed)."""
     try:
@@ -84,6 +140,8 @@ def capture(device_name: str | None = None) -> dict[str, Any]:
         "isa": sorted(f for f in ISA_FLAGS if f in flags),
         "physical_cores": physical_cores(),
         "logical_cores": logical,
+        "usable_cpus": (budget := cpu_budget())["usable_cpus"],  # the default thread count (affinity, quota)
+        "cpu_budget": budget,
         "ram_gb": ram_gb,
         "os": f"{platform.system()} {platform.release()}",
         "libc": " ".join(platform.libc_ver()).strip(),

@@ -85,7 +85,7 @@ class Sweep:
         self.images = images or ImageSets()
         self.store = ResultStore(self.run_dir)
         self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
-        self.threads = config.threads or envmod.physical_cores()
+        self.threads = config.threads or envmod.usable_cpus()
         self._online: dict[str, bool] = {}
 
     def run(self) -> list[dict[str, Any]]:

@@ -5,11 +5,12 @@ The rule follows MLPerf LoadGen (min_query_count and min_duration) and trtexec (
 """
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 from edgebench.errors import ConfigError
 
@@ -74,24 +75,17 @@ class LatencyStats:
     def from_samples(cls, samples_ms: list[float]) -> "LatencyStats":
         if not samples_ms:
             raise ValueError("no latency samples")
-        ordered = sorted(samples_ms)
-        n = len(ordered)
-        mean = sum(ordered) / n
-        stdev = math.sqrt(sum((s - mean) ** 2 for s in ordered) / (n - 1)) if n > 1 else 0.0
-        return cls(n=n, p50=_percentile(ordered, 50), p90=_percentile(ordered, 90), p99=_percentile(ordered, 99),
-                   mean=mean, stdev=stdev, cv=stdev / mean if mean else 0.0, min=ordered[0], max=ordered[-1],
-                   total_s=sum(ordered) / 1000.0, samples=[round(s, 5) for s in samples_ms])
+        values = np.asarray(samples_ms, dtype=np.float64)
+        n = values.size
+        mean = float(values.mean())
+        stdev = float(values.std(ddof=1)) if n > 1 else 0.0
+        p50, p90, p99 = (float(v) for v in np.percentile(values, [50, 90, 99]))  # linear interpolation
+        return cls(n=n, p50=p50, p90=p90, p99=p99, mean=mean, stdev=stdev, cv=stdev / mean if mean else 0.0,
+                   min=float(values.min()), max=float(values.max()), total_s=float(values.sum()) / 1000.0,
+                   samples=[round(s, 5) for s in samples_ms])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _percentile(ordered: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default method)."""
-    pos = (len(ordered) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,7 +9,10 @@ if TYPE_CHECKING:
     from edgebench.config import RunConfig
     from edgebench.harness.sweep import Cell
 
-SCHEMA_VERSION = 3  # 2: accuracy, quantization, calibration, speed-up vs FP32; 3: GPU timing and memory
+# 2: accuracy, quantization, calibration, speed-up vs FP32; 3: GPU timing and memory;
+# 4: equal conditions read back (threads_reported, static_shape), the timed span stated (timed_span) with the work
+#    around the model measured apart (io_latency_ms), untrusted; environment.usable_cpus is the default thread count
+SCHEMA_VERSION = 4
 STATUSES = ("ok", "failed", "skipped")
 REFERENCE_FIELDS = ("model", "size_mb", "top1", "top5", "params_m", "cpu_ms_b32", "gpu_ms_b32")
 
@@ -53,7 +56,12 @@ def base_record(cell: "Cell", config: "RunConfig", threads: int, prepared: dict[
         "warnings": [],
         "parity": prepared.get("parity"),
         "export": {k: prepared.get(k) for k in ("exporter", "opset", "cached", "export_s", "export_error")} if prepared else None,
-        "threads": threads,
+        "threads": threads,  # the thread count every runtime was given (default: the CPUs usable here)
+        "threads_reported": None,  # what the runtime reports it uses (runtime_config.threads_reported_by: how)
+        "static_shape": None,  # the cell's batch ran as a fixed, compiled shape (runtime_config.shape: how)
+        "timed_span": None,  # what latency_ms times, in the runtime's words
+        "io_latency_ms": None,  # the work around the model, timed apart: preparing the input, finishing the output
+        "untrusted": [],  # one-line reasons why this result must not be recommended
         "input": {"shape": list(cell.model.input_shape), "seed": config.seed, "kind": "seeded N(0,1) tensor"},
         "preprocess": cell.model.to_dict()["preprocess"],
         "reference": {k: reference.get(k) for k in REFERENCE_FIELDS} if reference else None,

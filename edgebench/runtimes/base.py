@@ -7,6 +7,7 @@ else: timing, memory and accuracy live in the harness (Polygraphy's ``BaseRunner
 from __future__ import annotations
 
 import importlib.util
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -36,22 +37,67 @@ class SessionOptions:
     cache_dir: str | None = None
 
 
-class Session(ABC):
-    """A loaded model. ``config`` records the settings the runtime actually used."""
+class Session:
+    """A loaded model. ``config`` records the settings the runtime actually used.
+
+    One call is three steps, so that the harness times only the model: ``prepare_input`` puts the float32
+    batch into the runtime's own input form (quantised, wrapped, staged in the runtime's input buffer),
+    ``run`` is the model's inference on that (the only timed span), ``finish`` turns the raw output into a
+    float32 array (dequantised, converted, copied out of a buffer the next run reuses). ``infer`` composes
+    them, so the accuracy path sees what an application sees. A session that implements only
+    ``infer_impl`` (the GPU sessions) times all of it as ``run``.
+    """
+
+    # What ``run`` holds, in the result's words (``timed_span``); sessions say it precisely.
+    timed_span: str = "the whole infer() call"
+    # Whether prepare_input/finish do work worth a figure of their own (``io_latency_ms``).
+    io_work: bool = False
 
     def __init__(self, input_shape: tuple[int, ...]) -> None:
         self.input_shape = tuple(input_shape)
         self.config: dict[str, Any] = {}
+        # The thread count the runtime reports it uses (None where its API cannot say; config says why).
+        self.threads_reported: int | None = None
+        self.static_shape: bool = False  # the cell's batch was compiled as a fixed shape
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        """Run one batch (N, C, H, W float32) and return the output as a numpy array."""
+    def check(self, batch: np.ndarray) -> None:
         if batch.dtype != np.float32 or batch.ndim != 4 or tuple(batch.shape[1:]) != self.input_shape:
             raise CellFailure(f"expected a float32 batch of shape (N, {', '.join(map(str, self.input_shape))}), "
                               f"got {batch.dtype} {tuple(batch.shape)}")
-        return self.infer_impl(batch)
 
-    @abstractmethod
-    def infer_impl(self, batch: np.ndarray) -> np.ndarray: ...
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Run one batch (N, C, H, W float32) and return the output as a numpy array."""
+        self.check(batch)
+        return self.finish(self.run(self.prepare_input(batch)))
+
+    def prepare_input(self, batch: np.ndarray) -> Any:
+        """The batch in the runtime's own input form (outside the timed span)."""
+        return batch
+
+    def run(self, native: Any) -> Any:
+        """The model's inference on a prepared input: the timed span."""
+        return self.infer_impl(native)
+
+    def finish(self, raw: Any) -> np.ndarray:
+        """The raw output as a float32 array the caller owns (outside the timed span)."""
+        return raw
+
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} implements neither run() nor infer_impl()")
+
+    def describe(self, *, threads_by: str, shape: str, static: bool, reported: int | None = None) -> None:
+        """Record how the runtime reads back its threads and what input shape it compiled."""
+        self.threads_reported, self.static_shape = reported, static
+        self.config["threads_reported_by"] = threads_by
+        self.config["shape"] = shape
+
+
+def os_threads() -> int | None:
+    """This process's OS thread count (Linux), to see how many threads a runtime starts while loading."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
 
 
 class Runtime(ABC):

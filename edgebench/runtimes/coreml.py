@@ -23,8 +23,10 @@ class CoreMlSession(Session):
         description = model.get_spec().description
         self.input_name, self.output_name = description.input[0].name, description.output[0].name
 
-    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.predict({self.input_name: batch})[self.output_name], dtype=np.float32)
+    timed_span = "MLModel.predict() on the float32 input, including its dictionary wrapping of input and output"
+
+    def run(self, native: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict({self.input_name: native})[self.output_name], dtype=np.float32)
 
 
 class CoreMlRuntime(Runtime):
@@ -48,4 +50,6 @@ class CoreMlRuntime(Runtime):
         session = CoreMlSession(model, spec.input_shape)
         session.config = {"compute_units": "ALL", "artifact_precision": artifact.precision,
                           "threads": "Core ML's own (it has no thread setting)"}
+        session.describe(threads_by="not readable: Core ML has neither a thread setting nor a getter", static=False,
+                         shape="dynamic batch (converted with a batch range; Core ML plans each call's shape)")
         return session

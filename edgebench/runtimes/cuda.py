@@ -66,6 +66,9 @@ class CudaSession(Session):
     copies are asynchronous on the stream, as a deployment would do them.
     """
 
+    timed_span = ("host clock: copy into the pinned input buffer, upload, the model on the stream, download and "
+                  "synchronise (device_latency_ms: the model's kernels alone, between CUDA events)")
+
     def __init__(self, input_shape: tuple[int, ...], batch_size: int, stream=None) -> None:
         super().__init__(input_shape)
         torch = torch_cuda()

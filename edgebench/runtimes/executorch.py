@@ -19,11 +19,21 @@ class ExecuTorchSession(Session):
         super().__init__(input_shape)
         self.method = method
 
-    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+    timed_span = ("method.execute() of the program built for this batch; torch.from_numpy and copying the output "
+                  "out of planned memory in io_latency_ms")
+    io_work = True
+
+    def prepare_input(self, batch: np.ndarray) -> list:
         import torch
 
+        return [torch.from_numpy(batch)]
+
+    def run(self, native: list):
+        return self.method.execute(native)
+
+    def finish(self, raw) -> np.ndarray:
         # The output lives in the program's planned memory, which the next call reuses: copy it out.
-        return self.method.execute([torch.from_numpy(batch)])[0].numpy().copy()
+        return raw[0].numpy().copy()
 
 
 class ExecuTorchRuntime(Runtime):
@@ -52,6 +62,10 @@ class ExecuTorchRuntime(Runtime):
         path = str(Path(artifact.path).parent / name)
         method = EtRuntime.get().load_program(path).load_method("forward")
         session = ExecuTorchSession(method, spec.input_shape)
-        session.config = {"threads": portable_lib._threadpool_get_thread_count(), "delegate": "XNNPACK", "program": name,
+        reported = int(portable_lib._threadpool_get_thread_count())
+        session.config = {"threads": reported, "delegate": "XNNPACK", "program": name,
                           "artifact_precision": artifact.precision}
+        session.describe(threads_by="portable_lib._threadpool_get_thread_count()", reported=reported, static=True,
+                         shape=f"static [{options.batch_size}, {', '.join(map(str, spec.input_shape))}] "
+                               f"(one program exported per batch: {name})")
         return session

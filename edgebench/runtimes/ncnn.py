@@ -14,19 +14,28 @@ class NcnnSession(Session):
         self.net = net
         self.input_name, self.output_name = net.input_names()[0], net.output_names()[0]
 
-    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+    timed_span = ("one extractor per image, input + extract (ncnn has no batch dimension: N images are N "
+                  "extractions, a loop every ncnn app runs); numpy→ncnn.Mat and ncnn.Mat→numpy in io_latency_ms")
+    io_work = True
+
+    def prepare_input(self, batch: np.ndarray) -> list:
         import ncnn
 
-        # ncnn's tensors have no batch dimension: a batch of N is N extractions, as an app runs it.
+        return [ncnn.Mat(np.ascontiguousarray(image)) for image in batch]
+
+    def run(self, native: list) -> list:
         outputs = []
-        for image in batch:
+        for mat in native:
             extractor = self.net.create_extractor()
-            extractor.input(self.input_name, ncnn.Mat(np.ascontiguousarray(image)))
+            extractor.input(self.input_name, mat)
             status, out = extractor.extract(self.output_name)
             if status != 0:
                 raise RuntimeError(f"ncnn extract returned {status}")
-            outputs.append(np.array(out, dtype=np.float32).reshape(-1))
-        return np.stack(outputs)
+            outputs.append(out)
+        return outputs
+
+    def finish(self, raw: list) -> np.ndarray:
+        return np.stack([np.array(out, dtype=np.float32).reshape(-1) for out in raw])
 
 
 class NcnnRuntime(Runtime):
@@ -51,6 +60,12 @@ class NcnnRuntime(Runtime):
         if net.load_param(files[0]) != 0 or net.load_model(files[1]) != 0:
             raise RuntimeError(f"ncnn could not load {files[0]} and {files[1]}")
         session = NcnnSession(net, spec.input_shape)
-        session.config = {"threads": options.threads, "fp16": False, "bf16": False,
+        session.config = {"threads": net.opt.num_threads, "fp16": False, "bf16": False,
                           "batch": "one extraction per image (ncnn has no batch dimension)"}
+        # ncnn hands opt.num_threads to every OpenMP loop of every layer: reading it back is the count it uses,
+        # though it is the option as stored, not a count of running threads.
+        session.describe(threads_by="net.opt.num_threads (the value ncnn passes to each layer's OpenMP loop)",
+                         reported=int(net.opt.num_threads), static=False,
+                         shape=f"per image {list(spec.input_shape)}, no batch dimension: the batch is a loop "
+                               "of extractions; ncnn plans no shape ahead (it allocates per extraction)")
         return session

@@ -111,6 +111,10 @@ class OrtCudaRuntime(GpuRuntime):
                                                                     if k != "user_compute_stream"},
                           "artifact_precision": artifact.precision, "cuda_graphs": options.cuda_graphs,
                           **cuda_versions(torch)}
+        wrapped.describe(threads_by="not readable: the model runs on the GPU; intra_op_num_threads sizes the pool of "
+                                    "nodes left on the CPU, and ONNX Runtime has no getter for it",
+                         shape=f"batch {options.batch_size} bound to fixed device buffers (IOBinding); the ONNX "
+                               "batch dimension stays dynamic", static=False)
         return wrapped
 
     def providers(self, provider_options: dict[str, Any], stream: int) -> list:

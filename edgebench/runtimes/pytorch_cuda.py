@@ -95,6 +95,11 @@ class PyTorchCudaRuntime(GpuRuntime):
         session.config = {"device": "cuda", "mode": mode if self.compile else "eager, inference_mode",
                           "dtype": DTYPES[options.precision], **tf32, "cudnn_benchmark": True,
                           "cuda_graphs": graphs, **cuda_versions(torch)}
+        # The host threads only launch kernels; torch reports them.
+        session.describe(threads_by="torch.get_num_threads() (host threads; the model runs on the GPU)",
+                         reported=torch.get_num_threads(), static=bool(graphs),
+                         shape=f"batch {options.batch_size} in fixed device buffers"
+                               + (" replayed as a CUDA graph" if graphs else "; kernels chosen per call (cudnn.benchmark)"))
         return session
 
 

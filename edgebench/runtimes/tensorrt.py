@@ -155,4 +155,7 @@ class TensorRtRuntime(GpuRuntime):
                           "build": {k: artifact.meta.get(k) for k in ("tf32", "flags", "onnx", "calibrator", "why")
                                     if artifact.meta.get(k)},
                           "cuda_graphs": options.cuda_graphs, **cuda_versions(torch)}
+        session.describe(threads_by="not applicable: TensorRT runs the model on the GPU (no CPU thread pool)",
+                         shape=f"batch {options.batch_size} in optimisation profile {index} of {profiles}",
+                         static=True)
         return session

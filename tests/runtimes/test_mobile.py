@@ -40,7 +40,12 @@ def test_litert_four_precisions(tmp_path, cache_dir, synset_images, litert_env):
     assert int8["calibration"]["images"] == 40 and not int8["calibration"]["synthetic"]
     assert int8["quantization"]["cache_key"]["versions"]["litert-torch"]  # built by the env's converter
     assert _agreement(int8) >= 0.5 and _agreement(dynamic) >= 0.5
-    assert fp32["runtime_config"]["threads"] == fp32["threads"]
+    for record in cells.values():  # LiteRT cannot say its threads; it must say so, not echo the option
+        assert record["threads_reported"] is None
+        assert record["runtime_config"]["threads_reported_by"].startswith("not readable")
+        assert record["static_shape"] is True and record["runtime_config"]["shape"].startswith("static [")
+        assert record["timed_span"].startswith("interpreter.invoke()") and record["io_latency_ms"]["n"] >= 5
+    assert "quantise" in int8["timed_span"] and "quantise" not in fp32["timed_span"]
 
 
 def test_executorch_and_ncnn_match_pytorch_and_coreml_converts(tmp_path, cache_dir, synset_images):
@@ -55,7 +60,13 @@ def test_executorch_and_ncnn_match_pytorch_and_coreml_converts(tmp_path, cache_d
     int8 = cells[("executorch", "int8", 3)]
     assert int8["status"] == "ok" and int8["size_mb"] < 0.5 * cells[("executorch", "fp32", 3)]["size_mb"]
     assert int8["calibration"]["images"] == 40 and _agreement(int8) >= 0.5
-    assert int8["runtime_config"]["threads"] == int8["threads"]
+    for key in (("executorch", "fp32", 1), ("executorch", "int8", 3), ("ncnn", "fp32", 1), ("ncnn", "fp32", 3)):
+        record = cells[key]
+        assert record["timed_span"] and record["io_latency_ms"]["p50"] > 0, key
+        assert record["threads_reported"] == record["threads"], key
+    assert cells[("executorch", "int8", 3)]["static_shape"] is True  # one program per batch
+    ncnn = cells[("ncnn", "fp32", 3)]
+    assert ncnn["static_shape"] is False and "no batch dimension" in ncnn["timed_span"]
     for precision in ("fp32", "int8-weights"):
         coreml = cells[("coreml", precision, 1)]
         assert coreml["size_mb"] > 0 and coreml["artifact"]["format"] == "mlpackage"

@@ -1,6 +1,13 @@
 """Every CPU runtime runs the same real (tiny) model and must reproduce PyTorch's output."""
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+
+from conftest import REPO
 
 from edgebench.errors import CellFailure, ConfigError
 from edgebench.export.artifact import Artifact
@@ -32,12 +39,69 @@ def test_runtime_matches_pytorch(name, prepared_timm):
 def test_openvino_fp32_is_really_fp32(prepared_timm):
     session = _session("openvino", prepared_timm)
     assert session.config["compiled"]["INFERENCE_PRECISION_HINT"] == "f32"
-    assert session.config["compiled"]["INFERENCE_NUM_THREADS"] == "2"
+    assert session.threads_reported == 2 and "get_property" in session.config["threads_reported_by"]
 
 
-def test_onnxruntime_records_its_settings(prepared_timm):
-    session = _session("onnxruntime", prepared_timm)
-    assert session.config["providers"] == ["CPUExecutionProvider"] and session.config["intra_op_threads"] == 2
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_onnxruntime_runs_the_cell_batch_as_a_fixed_shape(prepared_timm, batch_size):
+    spec, _ = prepared_timm
+    session = _session("onnxruntime", prepared_timm, batch_size=batch_size)
+    # The exported graph's batch is a named free dimension; the session must see it pinned to the cell's batch.
+    assert session.session.get_inputs()[0].shape == [batch_size, *spec.input_shape]
+    assert session.session.get_outputs()[0].shape == [batch_size, 1000]
+    assert session.static_shape and f"batch {batch_size}" in session.config["shape"]
+    assert session.config["providers"] == ["CPUExecutionProvider"]
+    out = session.infer(input_batch(spec, batch_size, seed=0))
+    assert out.shape == (batch_size, 1000)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
+def test_onnxruntime_reports_the_threads_it_started(prepared_timm):
+    """A fresh process, so that no other session's threads come or go while this one loads."""
+    spec, record = prepared_timm
+    code = ("import json, sys; from edgebench.export.artifact import Artifact; from edgebench.models.spec import "
+            "ModelSpec; from edgebench.runtimes.onnxruntime import OnnxRuntimeRuntime; "
+            "from edgebench.runtimes.base import SessionOptions; spec = ModelSpec.from_dict(json.loads(sys.argv[1])); "
+            "s = OnnxRuntimeRuntime().load(Artifact.from_dict(json.loads(sys.argv[2])), spec, "
+            "SessionOptions(threads=3, precision='fp32', batch_size=1)); print(s.threads_reported)")
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(spec.to_dict()),
+                           json.dumps(record["artifacts"]["onnx"])], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "3"  # the caller plus two pool workers, counted, not the option echoed
+
+
+@pytest.mark.parametrize("name", DEFAULT_RUNTIMES)
+def test_sessions_say_what_is_timed_and_infer_composes_the_steps(name, prepared_timm):
+    spec, _ = prepared_timm
+    session = _session(name, prepared_timm)
+    batch = input_batch(spec, 2, seed=1)
+    composed = session.finish(session.run(session.prepare_input(batch)))
+    np.testing.assert_array_equal(session.infer(batch), composed)
+    assert len(session.timed_span) > 20 and session.config["shape"]
+    assert session.config["threads_reported_by"] and session.threads_reported == 2
+    assert session.static_shape == (name != "pytorch")  # eager PyTorch compiles no shape, and says so
+
+
+def test_cell_times_run_and_measures_the_work_around_it_apart(prepared_timm):
+    from edgebench.harness.cell import run_cell
+    from edgebench.harness.timing import TimingProfile
+
+    spec, record = prepared_timm
+    profile = TimingProfile(name="test", warmup_iters=1, warmup_s=0, min_iters=3, min_s=0, max_s=5, floor_iters=1)
+    results = {}
+    for name, fmt in (("onnxruntime", "onnx"), ("pytorch", "torch")):
+        job = {"model": spec.to_dict(), "artifact": record["artifacts"][fmt], "profile": profile.to_dict(),
+               "batch_size": 2, "runtime": name, "threads": 2, "precision": "fp32", "seed": 0}
+        results[name] = run_cell(job)
+    ort_cell, torch_cell = results["onnxruntime"], results["pytorch"]
+    for cell in results.values():
+        assert cell["status"] == "ok" and cell["latency_ms"]["n"] >= 3 and cell["threads_reported"] == 2
+        assert cell["runtime_config"]["threads_reported_by"] and cell["runtime_config"]["shape"]
+    assert ort_cell["static_shape"] is True and torch_cell["static_shape"] is False
+    assert ort_cell["timed_span"].startswith("InferenceSession.run()") and ort_cell["io_latency_ms"] is None
+    assert torch_cell["timed_span"].startswith("module(tensor)")
+    io = torch_cell["io_latency_ms"]  # torch.from_numpy and .numpy(): real, small, and apart from the latency
+    assert io["n"] >= 5 and 0 < io["p50"] < torch_cell["latency_ms"]["p50"] and io["mean"] > 0
 
 
 def test_session_checks_its_input(prepared_timm):
