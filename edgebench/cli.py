@@ -232,7 +232,12 @@ def _resolve(config, check_available: bool = True) -> tuple[list, list[str]]:
     from edgebench.runtimes import default_runtimes, expand_runtimes, get_runtime
 
     if config.models:
-        specs = [resolve_model(m, config.onnx_options) for m in config.models]
+        # One model named twice (onnx:net.onnx and onnx:./net.onnx are one file) is measured once.
+        unique: dict[tuple[str, str], Any] = {}
+        for model_id in config.models:
+            spec = resolve_model(model_id, config.onnx_options)
+            unique.setdefault((spec.source, spec.name), spec)
+        specs = list(unique.values())
     else:
         specs = resolve_suite(config.suite or "quick")
     runtimes, named = expand_runtimes(config.runtimes) if config.runtimes else (list(default_runtimes()), set())
@@ -250,8 +255,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edgebench.harness.sweep import Sweep, load_run_config, prepare_run_dir
 
     if args.resume:
+        from edgebench.harness.resume import ignored_flags
+
         run_dir = Path(args.resume)
         config = load_run_config(run_dir)
+        ignored = ignored_flags(vars(args), vars(build_parser().parse_args(["run"])))
+        if ignored:
+            print(f"edgebench: --resume ignores {' '.join(ignored)}: the run's configuration is fixed in "
+                  f"{run_dir / 'run.json'}", file=sys.stderr)
     else:
         config = _run_config(args)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -262,13 +273,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         specs, runtimes = _resolve(config)
     images = select_images(**config.image_options())  # bad image folders stop the run before it starts
     if not args.resume:
-        prepare_run_dir(run_dir, config)
+        prepare_run_dir(run_dir, config, images)
     if config.artifacts:
         from edgebench.harness.bundle_run import BundleSweep
 
         sweep = BundleSweep(config, manifest, runtimes, run_dir, images=images)
     else:
         sweep = Sweep(config, specs, runtimes, run_dir, images=images)
+    if args.resume:
+        sweep.check_resumable()  # before run() rewrites environment.json
     results = sweep.run()
     page = run_summary(run_dir)
     (run_dir / "table.md").write_text(page)

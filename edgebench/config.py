@@ -57,6 +57,11 @@ class RunConfig:
     artifacts: str | None = None  # an `edgebench export` folder: measure its artifacts, convert nothing
 
     def __post_init__(self) -> None:
+        # A value given twice is one cell, measured once: repeats are merged, first occurrence kept.
+        for name in ("models", "batch_sizes", "runtimes"):
+            values = getattr(self, name)
+            if values is not None:
+                object.__setattr__(self, name, tuple(dict.fromkeys(values)))
         if self.weights not in WEIGHT_MODES:
             raise ConfigError(f"--weights must be one of {', '.join(WEIGHT_MODES)}, got {self.weights!r}")
         bad = [p for p in self.precisions if p not in PRECISIONS]
@@ -75,8 +80,6 @@ class RunConfig:
                 raise ConfigError("--checkpoint belongs to exactly one model: name it with --model and no --suite")
         if self.models and self.suite:
             raise ConfigError("give either --suite or --model, not both")
-        if len(set(self.precisions)) != len(self.precisions):
-            raise ConfigError(f"--precision names a precision twice: {list(self.precisions)}")
         object.__setattr__(self, "precisions", tuple(p for p in PRECISIONS if p in self.precisions))
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {self.limit}")
@@ -104,17 +107,33 @@ class RunConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, data: dict[str, Any], where: str = "the configuration") -> "RunConfig":
+        """Read back ``to_dict``. A key this version does not know is refused, never dropped: a setting
+        silently lost would measure something else than the run asked for."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where} is not a mapping of settings; start a new run")
         data = dict(data)
-        data["profile"] = TimingProfile(**data.get("profile", {}))
-        data["quant"] = QuantOptions(**data.get("quant", {}))
+        unknown = _unknown_keys(data, cls, "")
+        for name, kind in (("profile", TimingProfile), ("quant", QuantOptions)):
+            part = data.get(name) or {}
+            if not isinstance(part, dict):
+                raise ConfigError(f"{where}: {name} is not a mapping of settings; start a new run")
+            unknown += _unknown_keys(part, kind, f"{name}.")
+            data[name] = part
+        if unknown:
+            raise ConfigError(f"{where} has settings this edgebench does not know ({', '.join(unknown)}); it was "
+                              "written by another edgebench version or edited: start a new run")
+        data["profile"], data["quant"] = TimingProfile(**data["profile"]), QuantOptions(**data["quant"])
         for key in ("models", "precisions", "batch_sizes"):
             if key in data and data[key] is not None:
                 data[key] = tuple(data[key])
         if data.get("runtimes") is not None:
             data["runtimes"] = tuple(data["runtimes"])
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        return cls(**data)
+
+
+def _unknown_keys(data: dict[str, Any], kind: type, prefix: str) -> list[str]:
+    return [prefix + key for key in sorted(set(data) - set(kind.__dataclass_fields__))]
 
 
 def make_profile(name: str, **overrides: Any) -> TimingProfile:

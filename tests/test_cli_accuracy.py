@@ -3,6 +3,11 @@ held-out slice, synthetic calibration said loudly, and bad image folders refused
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
 
 from conftest import FAST, run_cli
 
@@ -28,9 +33,23 @@ def test_accuracy_and_int8_on_real_images(image_task, tmp_path, cache_dir):
         assert acc["reference"]["runtime"] == "onnxruntime" and acc["vs_reference"]["cosine_mean"] > 0.99
         assert abs(acc["vs_reference"]["top1_change"]["delta"]) <= 0.02
         assert (out / "eval" / acc["predictions"]).exists()
+    # The run keeps the image lists it used; an accuracy figure can be recomputed from them by hand.
+    eval_lines = [line.split("\t") for line in (out / "images" / "eval.txt").read_text().splitlines()]
+    calib_lines = (out / "images" / "calib.txt").read_text().splitlines()
+    assert len(eval_lines) == 200 and len(calib_lines) == 60 and not {p for p, _ in eval_lines} & set(calib_lines)
+    classes = sorted(d.name for d in image_task["val"].iterdir() if d.is_dir())
+    assert all(os.path.isfile(p) and classes[int(label)] == Path(p).parent.name for p, label in eval_lines)
+    run_meta = json.loads((out / "run.json").read_text())["images"]
+    assert run_meta["files"] == {"eval": "images/eval.txt", "calib": "images/calib.txt"}
+    for record in results.values():
+        assert record["accuracy"]["eval_set"]["images_file"] == "images/eval.txt"
+        top5 = np.load(out / "eval" / record["accuracy"]["predictions"])
+        by_hand = float(np.mean(top5[:, 0] == np.array([int(label) for _, label in eval_lines])))
+        assert by_hand == pytest.approx(record["accuracy"]["top1"])
     for runtime in ("onnxruntime", "openvino"):
         int8 = results[f"onnx:{image_task['onnx']}|{runtime}|int8|b4"]
-        assert int8["calibration"] == {"images": 60, "source": "data-slice", "synthetic": False}
+        assert int8["calibration"] == {"images": 60, "source": "data-slice", "synthetic": False,
+                                       "images_file": "images/calib.txt"}
         assert int8["quantization"]["recipe"] in ("ort-static-int8", "nncf-ptq-int8")
         assert int8["speedup_vs_fp32"] > 0 and int8["size_mb"] < results[int8["key"].replace("int8", "fp32")]["size_mb"]
     table = (out / "table.md").read_text()
@@ -45,6 +64,7 @@ def test_int8_without_images_warns_of_synthetic_calibration(prepared_timm, tmp_p
     assert "SYNTHETIC" in done.stderr
     (record,) = _results(out).values()
     assert record["calibration"]["synthetic"] and "SYNTHETIC" in record["warnings"][0]
+    assert "images_file" not in record["calibration"] and not (out / "images").exists()  # no images, no list
     assert record["accuracy"] is None
 
 

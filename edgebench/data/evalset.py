@@ -42,6 +42,31 @@ class ImageSets:
                 "calib_id": content_key(list(self.calib_paths)) if self.calib_paths else None}
 
 
+IMAGE_LISTS = {"eval": "images/eval.txt", "calib": "images/calib.txt"}  # relative to the run folder
+
+
+def image_lists(images: ImageSets) -> dict[str, str]:
+    """The text of the run's image lists, by kind: ``path<TAB>label`` per evaluation image, ``path`` per
+    calibration image (absolute paths, in the order used), so an accuracy figure can be re-checked by hand."""
+    texts = {}
+    if images.eval_samples:
+        texts["eval"] = "".join(f"{os.path.abspath(p)}\t{label}\n" for p, label in images.eval_samples)
+    if images.calib_paths:
+        texts["calib"] = "".join(f"{os.path.abspath(p)}\n" for p in images.calib_paths)
+    return texts
+
+
+def write_image_lists(images: ImageSets, run_dir: Path) -> dict[str, str]:
+    """Write the image lists into ``run_dir``; returns their file names relative to it, by kind."""
+    written = {}
+    for kind, text in image_lists(images).items():
+        path = Path(run_dir) / IMAGE_LISTS[kind]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written[kind] = IMAGE_LISTS[kind]
+    return written
+
+
 def select_images(*, data: str | None, labels: str | None = None, class_map: str | None = None,
                   calib_data: str | None = None, limit: int | None = None, calib_size: int = DEFAULT_CALIB_SIZE,
                   seed: int = 0, allow_overlap: bool = False) -> ImageSets:

@@ -63,6 +63,22 @@ def check_onnx(path: Path) -> None:
         raise ExportError("exported model must have exactly one input")
 
 
+def corrupt_onnx(path: Path) -> None:
+    """Testing hook: add noise to the largest float weight of an ONNX file, so its parity check fails."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    floats = [t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
+    if not floats:
+        raise ExportError(f"{path} has no float weight to corrupt")
+    target = max(floats, key=lambda t: int(np.prod(t.dims, dtype=np.int64)))
+    weights = numpy_helper.to_array(target)
+    noise = np.random.default_rng(0).standard_normal(weights.shape).astype(weights.dtype)
+    target.CopyFrom(numpy_helper.from_array(weights + noise * (np.abs(weights).max() + 1.0), target.name))
+    onnx.save(model, str(path))
+
+
 def parity(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
     """How closely ``candidate`` reproduces ``reference``: max abs error, relative error, cosine."""
     ref = reference.reshape(reference.shape[0], -1).astype(np.float64)

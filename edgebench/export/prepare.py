@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgebench.cache import content_key, publish, slug, staging_dir
+from edgebench.cache import content_key, file_sha256, publish, slug, staging_dir
 from edgebench.errors import ExportError
 from edgebench.export.artifact import Artifact
-from edgebench.export.onnx_export import OPSET, onnx_from_torch, onnx_parity
+from edgebench.export.onnx_export import OPSET, corrupt_onnx, onnx_from_torch, onnx_parity
 from edgebench.harness.env import package_version
 from edgebench.models.spec import ModelSpec
 
@@ -21,8 +21,12 @@ EXPORT_VERSION = 1  # bump when the export recipe changes, to invalidate caches
 
 
 def prepare(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: int, cache_dir: Path,
-            online: bool) -> dict[str, Any]:
-    """Everything the runtimes of one model need. Raises on failure (the worker records it)."""
+            online: bool, corrupt_export: bool = False) -> dict[str, Any]:
+    """Everything the runtimes of one model need. Raises on failure (the worker records it).
+
+    An export that fails its parity check is published beside the cache (the cells of this run measure
+    it, marked untrusted), never as a cache hit: the next run exports and checks again.
+    ``corrupt_export`` is the parity fault of the testing hook (see ``harness.worker.inject_fault``)."""
     if spec.source == "onnx":
         return _prepare_onnx_file(spec)
     from edgebench.models.torch_models import count_params, load_model
@@ -34,7 +38,7 @@ def prepare(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: int,
     key = content_key(key_data)
     folder = cache_dir / "exports" / f"{slug(spec.id)}-{key}"
     meta_path = folder / "prepared.json"
-    if meta_path.exists():
+    if meta_path.exists() and not corrupt_export:
         record = json.loads(meta_path.read_text())
         record["cached"] = True
         return record
@@ -53,7 +57,13 @@ def prepare(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: int,
                 "export_error": str(exc), "parity": {"ok": None, "reason": "export failed"}, "cached": False,
                 "artifacts": {"torch": _torch_artifact(folder, versions)}}
     export_s = time.perf_counter() - started
+    if corrupt_export:
+        corrupt_onnx(tmp / "model.onnx")
     check = onnx_parity(module, tmp / "model.onnx", spec.input_shape, seed)
+    if check.get("ok") is False:
+        # Never where the good export is looked up, nor where artifacts converted from it are keyed
+        # (they are cached by this folder's name): a later run exports again, and converts again.
+        folder = folder.with_name(f"{folder.name}-parity-failed-{file_sha256(tmp / 'model.onnx')[:12]}")
     record = {
         "model": spec.id,
         "weights": info.to_dict(),
@@ -69,7 +79,8 @@ def prepare(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: int,
                              versions=versions, meta={"opset": OPSET, "dynamic_batch": True}).to_dict(),
         },
     }
-    (tmp / "prepared.json").write_text(json.dumps(record, indent=1))
+    if check.get("ok") is not False:  # a failed parity check is never a cache hit
+        (tmp / "prepared.json").write_text(json.dumps(record, indent=1))
     publish(tmp, folder)
     record["cached"] = False
     return record

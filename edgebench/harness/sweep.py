@@ -15,17 +15,19 @@ from typing import Any, Callable
 from edgebench import __version__
 from edgebench.cache import slug
 from edgebench.config import RunConfig
-from edgebench.data.evalset import SYNTHETIC_WARNING, ImageSets, materialize, synthetic_crops
+from edgebench.data.evalset import (IMAGE_LISTS, SYNTHETIC_WARNING, ImageSets, materialize, synthetic_crops,
+                                    write_image_lists)
 from edgebench.errors import ConfigError
 from edgebench.harness import env as envmod
 from edgebench.harness.isolation import run_isolated
+from edgebench.harness.resume import ENV_FILE
+from edgebench.harness.trust import untrusted_reasons
 from edgebench.models.spec import ModelSpec
 from edgebench.results.schema import SCHEMA_VERSION, base_record
 from edgebench.results.store import RUN_FILE, ResultStore
 from edgebench.runtimes import get_runtime
 
 SLOWER_MARGIN = 1.05  # a reduced precision counts as slower than FP32 beyond run-to-run noise
-ENV_FILE = "environment.json"
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def plan(specs: list[ModelSpec], runtimes: list[str], config: RunConfig) -> list
             for precision in config.precisions for batch in config.batch_sizes]
 
 
-def prepare_run_dir(run_dir: Path, config: RunConfig) -> None:
+def prepare_run_dir(run_dir: Path, config: RunConfig, images: ImageSets | None = None) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
@@ -63,17 +65,19 @@ def prepare_run_dir(run_dir: Path, config: RunConfig) -> None:
         raise ConfigError(f"{run_dir} already holds a run; resume it with --resume {run_dir} or choose another --out")
     meta = {"edgebench": __version__, "schema_version": SCHEMA_VERSION,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "config": config.to_dict()}
+    if images is not None and (images.has_eval or images.calib_paths):
+        described = images.describe()
+        meta["images"] = {"files": write_image_lists(images, run_dir), "eval_images": described["eval_images"],
+                          "calib_images": described["calib_images"], "calib_source": described["calib_source"],
+                          "eval_id": described["eval_id"], "calib_id": described["calib_id"]}
     (run_dir / RUN_FILE).write_text(json.dumps(meta, indent=1, default=str))
 
 
 def load_run_config(run_dir: Path) -> RunConfig:
-    path = Path(run_dir) / RUN_FILE
-    if not path.exists():
-        raise ConfigError(f"{run_dir} is not a run folder (no {RUN_FILE}); give the folder an earlier `edgebench run` wrote")
-    try:
-        return RunConfig.from_dict(json.loads(path.read_text())["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path} is damaged ({exc}); start a new run instead") from None
+    """The configuration of a run folder, after checking it was written by this edgebench and schema."""
+    from edgebench.harness.resume import read_run
+
+    return read_run(Path(run_dir))[1]
 
 
 class Sweep:
@@ -87,6 +91,21 @@ class Sweep:
         self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
         self.threads = config.threads or envmod.usable_cpus()
         self._online: dict[str, bool] = {}
+        # The image lists this run folder holds (written when it was created), referenced from the records.
+        self.image_files = {kind: name for kind, name in IMAGE_LISTS.items() if (self.run_dir / name).exists()}
+
+    def check_resumable(self) -> None:
+        """Refuse to add cells to this folder unless they would be measured as its cells were: same
+        machine and software, same plan, threads, seed, timing and images (ConfigError saying what differs).
+        Call before ``run``, which rewrites environment.json."""
+        from edgebench.harness.resume import check_images, check_machine, check_records
+
+        self.store.repair()
+        records = self.store.load()
+        check_machine(self.run_dir, self.config, records)
+        check_records(self.run_dir, records, plan(self.specs, self.runtimes, self.config), self.threads, self.config,
+                      self.images)
+        check_images(self.run_dir, self.images)
 
     def run(self) -> list[dict[str, Any]]:
         removed = self.store.repair()
@@ -147,7 +166,7 @@ class Sweep:
                 self.say(f"  WARNING {spec.id}: {weights['note']}")
             parity = record.get("parity") or {}
             if parity.get("ok") is False:
-                self.say(f"  WARNING {spec.id}: ONNX export does not match PyTorch: {parity}")
+                self.say(f"  WARNING {spec.id}: {untrusted_reasons(record)[0]}")
             elif "cosine" in parity:
                 self.say(f"  {'cached export' if record.get('cached') else 'exported'} ({record.get('exporter')}), "
                          f"parity max abs err {parity['max_abs_err']:.2e}, cosine {parity['cosine']:.6f}")
@@ -250,6 +269,7 @@ class Sweep:
     def _run_cell(self, cell: Cell, prepared: dict[str, Any] | None, environment: dict[str, Any],
                   inputs: dict[str, Any], built: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
         record = base_record(cell, self.config, self.threads, prepared, environment)
+        record["untrusted"] = untrusted_reasons(prepared)
         if not cell.model.available:
             return {**record, "status": "skipped", "reason": cell.model.unavailable_reason}
         if prepared is None or prepared.get("status") != "ok":
@@ -267,6 +287,9 @@ class Sweep:
         if quantization:
             record["quantization"] = quantization
             record["calibration"] = quantization.get("calibration")
+            calibrated = inputs.get("calibration") or {}
+            if record["calibration"] and calibrated and not calibrated.get("synthetic") and "calib" in self.image_files:
+                record["calibration"] = {**record["calibration"], "images_file": self.image_files["calib"]}
             if (quantization.get("calibration") or {}).get("synthetic"):
                 record["warnings"] = [SYNTHETIC_WARNING]
         if "skip" in built_record:
@@ -301,7 +324,8 @@ class Sweep:
         if not accuracy:
             return
         # The crops key names the exact pixels (image list and preprocessing) every cell of the model read.
-        accuracy["eval_set"] = {**self.images.describe(), "crops_key": inputs["eval"]["key"]}
+        accuracy["eval_set"] = {**self.images.describe(), "crops_key": inputs["eval"]["key"],
+                                "images_file": self.image_files.get("eval")}
         accuracy["reference"] = {"runtime": reference.get("runtime"), "precision": "fp32",
                                  "status": reference.get("status"), "reason": reference.get("reason")}
         caveats = []

@@ -17,12 +17,15 @@ from typing import Any
 FAULT_VARIABLE = "EDGEBENCH_INJECT_FAULT"
 
 
-def inject_fault(key: str) -> None:
-    """Testing hook: ``EDGEBENCH_INJECT_FAULT=<part of a cell key>=<crash|hang|raise|exit>`` breaks that cell."""
+def inject_fault(key: str) -> str | None:
+    """Testing hook: ``EDGEBENCH_INJECT_FAULT=<part of a job key>=<crash|hang|raise|exit|parity>`` breaks that job.
+
+    ``parity`` (prepare jobs, ``<model id>|prepare``) is returned, not acted on here: the prepare step
+    perturbs a weight of the exported ONNX before its parity check, so the real check fails."""
     spec = os.environ.get(FAULT_VARIABLE, "")
     target, _, mode = spec.rpartition("=")
     if not target or target not in key:
-        return
+        return None
     if mode == "crash":
         os.kill(os.getpid(), signal.SIGSEGV)
     elif mode == "hang":
@@ -32,16 +35,18 @@ def inject_fault(key: str) -> None:
         os._exit(3)
     elif mode == "raise":
         raise RuntimeError(f"fault injected into {key}")
+    return mode
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    inject_fault(job.get("key", ""))
+    fault = inject_fault(job.get("key", ""))
     if job["kind"] == "prepare":
         from edgebench.export.prepare import prepare
         from edgebench.models.spec import ModelSpec
 
         record = prepare(ModelSpec.from_dict(job["model"]), weights=job["weights"], checkpoint=job.get("checkpoint"),
-                         seed=job["seed"], cache_dir=Path(job["cache_dir"]), online=job.get("online", False))
+                         seed=job["seed"], cache_dir=Path(job["cache_dir"]), online=job.get("online", False),
+                         corrupt_export=fault == "parity")
         return {"status": "ok", **record}
     if job["kind"] == "cell":
         from edgebench.harness.cell import run_cell
