@@ -12,6 +12,8 @@ import numpy as np
 from edgebench.data.evalset import load_crops
 from edgebench.export.artifact import Artifact
 from edgebench.harness import accuracy, memory
+from edgebench.harness.contention import Watch
+from edgebench.harness.env import usable_cpus
 from edgebench.harness.timing import TimingProfile, measure
 from edgebench.models.spec import ModelSpec
 from edgebench.runtimes import get_runtime
@@ -55,7 +57,7 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
 
     # Peak RSS "during inference": reset the kernel's high-water mark after loading, read it after timing.
     scoped = memory.reset_peak_rss()
-    device_latency = None
+    device_latency, contention = None, None
     if on_gpu:
         from edgebench.harness.gpu_timing import measure_on_device
 
@@ -64,7 +66,9 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
         # Only the model's inference is timed, on an input already in the runtime's own form; the work an
         # application does around it (quantise, convert, copy out) is measured apart below.
         native = session.prepare_input(batch)
+        watch = Watch(threads=options.threads, usable_cpus=usable_cpus())
         result = measure(lambda: session.run(native), profile)
+        contention = watch.result(result.latency.n, result.latency.total_s)
     latency = result.latency
     peak = memory.peak_rss_mb() if scoped else None
     io_latency = io_latency_ms(session, batch) if session.io_work and not on_gpu else None
@@ -90,6 +94,7 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
         "static_shape": session.static_shape,
         "timed_span": session.timed_span,
         "io_latency_ms": io_latency,
+        "contention": contention,
         "timing": {"profile": profile.name, "warmup_iters": result.warmup_iters, "warmup_s": result.warmup_s,
                    "capped": result.capped, "min_iters": profile.min_iters, "min_s": profile.min_s},
     }

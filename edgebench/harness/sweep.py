@@ -136,6 +136,8 @@ class Sweep:
                 self.store.append(record)
                 finished[record["key"]] = record
                 self.say(_progress_line(position[cell.key], len(cells), record, time.monotonic() - started))
+                if (record.get("contention") or {}).get("busy"):
+                    self.say(f"      WARNING machine busy: {record['contention']['note']}")
                 if record.get("slower_than_fp32"):
                     slow = record["slower_than_fp32"]
                     self.say(f"      WARNING slower than fp32 ({slow['ratio']:.2f}x the fp32 p50): {slow['likely_reason']}")

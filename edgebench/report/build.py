@@ -135,6 +135,10 @@ def device_section(device: str, index: int, runs: list[Run], results: list[dict[
                 f"{r['slower_than_fp32']['likely_reason']}" for r in results if r["status"] == "ok" and r.get("slower_than_fp32")]
         if slow:
             blocks += [Heading("Slower than FP32", 3), Bullets(slow)]
+        busy = [f"`{r['key']}`: {r['contention']['note']}" for r in results
+                if r["status"] == "ok" and (r.get("contention") or {}).get("busy")]
+        if busy:
+            blocks += [Heading("Measured while the machine was busy", 3), Bullets(busy)]
     blocks += _untrusted_blocks(results)
     failed = grid.failed_rows(results)
     blocks += [Heading("Failed or skipped cells", 3), failed if failed.rows else Paragraph("None: every cell ran.")]

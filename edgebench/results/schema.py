@@ -62,6 +62,7 @@ def base_record(cell: "Cell", config: "RunConfig", threads: int, prepared: dict[
         "timed_span": None,  # what latency_ms times, in the runtime's words
         "io_latency_ms": None,  # the work around the model, timed apart: preparing the input, finishing the output
         "untrusted": [],  # one-line reasons why this result must not be recommended
+        "contention": None,  # CPU time per call and load average around the timed runs; busy: CPUs were shared
         "input": {"shape": list(cell.model.input_shape), "seed": config.seed, "kind": "seeded N(0,1) tensor"},
         "preprocess": cell.model.to_dict()["preprocess"],
         "reference": {k: reference.get(k) for k in REFERENCE_FIELDS} if reference else None,
