@@ -169,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         print("edgebench: interrupted; finished cells are saved (resume with --resume RUN_DIR)", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `edgebench report RUN | head`: the reader has what it wanted
-        sys.stderr.close()
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
         return 0
     except OSError as exc:
         if exc.errno in _USER_OS_ERRORS:  # the machine, not edgebench: a full disk, a read-only or forbidden folder
@@ -197,7 +199,6 @@ def _bug(exc: Exception, argv: list[str], args: argparse.Namespace, started: flo
     print(f"edgebench: internal error (a bug in edgebench): {_flat(one_line(exc))}; {where}; "
           "results already written are intact; please report it with the log", file=sys.stderr)
     return EXIT_BUG
-
 
 
 def _run_config(args: argparse.Namespace):
