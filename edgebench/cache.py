@@ -41,3 +41,21 @@ def publish(tmp: Path, folder: Path) -> None:
     """Replace ``folder`` by the finished ``tmp``: readers see the old folder, none, or the whole new one."""
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
+
+
+def unwritable_reason(folder: Path) -> str | None:
+    """Why ``folder`` cannot be created or written into, or None when it can; checked without creating
+    anything: the nearest existing ancestor must be a folder this process may write into."""
+    folder = Path(folder).expanduser()
+    if folder.exists():
+        if not folder.is_dir():
+            return "it is a file, not a folder"
+        return None if os.access(folder, os.W_OK | os.X_OK) else "this user may not write into it"
+    parent = folder.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is a file, so no folder can be made under it"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"this user may not create folders in {parent}"
+    return None

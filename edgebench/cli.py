@@ -2,55 +2,20 @@
 from __future__ import annotations
 
 import argparse
-import math
+import errno
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from edgebench import cli_types as argtypes
+from edgebench.cli_types import EXIT_BAD_INPUT
 from edgebench.errors import ConfigError, EdgebenchError
 
 EXIT_FAILED_CELLS = 1
-
-
-def _number(kind: type, minimum: float, what: str):
-    """An argparse type: a number of ``kind`` no smaller than ``minimum``."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
-        return value
-    return parse
-
-
-_positive_int = _number(int, 1, "an integer")
-_non_negative_float = _number(float, 0, "a number")
-
-
-def _percent(text: str) -> float:
-    value = _non_negative_float(text)
-    if value > 100:
-        raise argparse.ArgumentTypeError(f"{text!r} is in percent (points) and must be at most 100")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = _non_negative_float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1 (exclusive)")
-    return value
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} must be comma-separated numbers, e.g. 0.485,0.456,0.406") from None
+EXIT_BUG = 70  # BSD's EX_SOFTWARE: an unexpected exception, i.e. a bug in edgebench (its traceback is in a log)
+# OS errors that are the machine's, not edgebench's: bad input (exit 2) with the file named.
+_USER_OS_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -69,19 +34,19 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--precision", action="append", default=[], metavar="P",
                       help="fp32 (default), tf32, fp16, bf16, int8 (static, calibrated), int8-dynamic, best "
                       "(TensorRT picks per layer among FP32/FP16/INT8) (repeatable)")
-    what.add_argument("--batch-size", action="append", default=[], type=_positive_int, metavar="N",
+    what.add_argument("--batch-size", action="append", default=[], type=argtypes.positive_int, metavar="N",
                       help="batch size (repeatable; default 1 and 32)")
     what.add_argument("--weights", default="auto", choices=("auto", "pretrained", "random"),
                       help="auto: pretrained when obtainable, else random (said in every result)")
-    what.add_argument("--checkpoint", metavar="FILE", help="state dict (.pt/.pth/.safetensors) for the one --model")
+    what.add_argument("--checkpoint", metavar="FILE", type=argtypes.checkpoint, help="state dict (.pt/.pth/.safetensors) for the one --model")
     images = parser.add_argument_group("images: accuracy and calibration")
     images.add_argument("--data", metavar="DIR", help="evaluation images: ImageNet val (synset folders, or flat with "
                         "LOC_val_solution.csv / a 'filename label' list) or any ImageFolder dataset")
     images.add_argument("--labels", metavar="FILE", help="ground-truth file of a flat --data folder")
     images.add_argument("--class-map", metavar="FILE", help="class order of an ImageFolder --data (one name per line)")
-    images.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate a fixed, seeded subset of N images")
+    images.add_argument("--limit", type=argtypes.positive_int, metavar="N", help="evaluate a fixed, seeded subset of N images")
     images.add_argument("--calib-data", metavar="DIR", help="calibration images (default: a held-out slice of --data)")
-    images.add_argument("--calib-size", type=_positive_int, default=DEFAULT_CALIB_SIZE, metavar="N",
+    images.add_argument("--calib-size", type=argtypes.positive_int, default=DEFAULT_CALIB_SIZE, metavar="N",
                         help=f"calibration images (default {DEFAULT_CALIB_SIZE})")
     images.add_argument("--allow-calib-overlap", action="store_true",
                         help="accept calibration images that are also evaluation images (recorded)")
@@ -98,16 +63,16 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     quant.add_argument("--trt-int8", choices=TRT_INT8, default=QuantOptions.trt_int8,
                        help="TensorRT INT8: its entropy calibrator, or a symmetric QDQ ONNX (explicit quantisation)")
     onnx = parser.add_argument_group("onnx: models (or a YAML file beside the model)")
-    onnx.add_argument("--input-shape", metavar="NxCxHxW", help="input shape, e.g. 1x3x224x224")
-    onnx.add_argument("--mean", type=_floats, help="per-channel mean, e.g. 0.485,0.456,0.406")
-    onnx.add_argument("--std", type=_floats, help="per-channel std")
+    onnx.add_argument("--input-shape", metavar="NxCxHxW", type=argtypes.shape, help="input shape, e.g. 1x3x224x224")
+    onnx.add_argument("--mean", type=argtypes.floats, help="per-channel mean, e.g. 0.485,0.456,0.406")
+    onnx.add_argument("--std", type=argtypes.std, help="per-channel std")
     onnx.add_argument("--interpolation", choices=("nearest", "bilinear", "bicubic"))
-    onnx.add_argument("--crop-pct", type=float)
+    onnx.add_argument("--crop-pct", type=argtypes.crop_pct, help="fraction of the resized image kept by the centre crop, (0, 1]")
     onnx.add_argument("--channel-order", choices=("RGB", "BGR"))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgebench", description=__doc__)
+    parser = argtypes.OneLineParser(prog="edgebench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="benchmark models on this machine's runtimes")
@@ -116,39 +81,39 @@ def build_parser() -> argparse.ArgumentParser:
                      "(no PyTorch or converter needed here); models and runtimes come from its manifest")
     timing = run.add_argument_group("timing")
     timing.add_argument("--quick", action="store_true", help="short timing profile (a look, not a benchmark)")
-    timing.add_argument("--warmup", type=int, metavar="N", help="minimum warm-up iterations")
-    timing.add_argument("--iterations", type=_positive_int, metavar="N", help="minimum timed iterations")
-    timing.add_argument("--duration", type=_non_negative_float, metavar="S", help="minimum timed seconds")
-    timing.add_argument("--max-duration", type=_non_negative_float, metavar="S", help="cap on timed seconds per cell")
-    timing.add_argument("--threads", type=_positive_int, help="intra-op threads for every runtime (default: physical cores)")
+    timing.add_argument("--warmup", type=argtypes.non_negative_int, metavar="N", help="minimum warm-up iterations")
+    timing.add_argument("--iterations", type=argtypes.positive_int, metavar="N", help="minimum timed iterations")
+    timing.add_argument("--duration", type=argtypes.non_negative_float, metavar="S", help="minimum timed seconds")
+    timing.add_argument("--max-duration", type=argtypes.positive_float, metavar="S", help="cap on timed seconds per cell")
+    timing.add_argument("--threads", type=argtypes.positive_int, help="intra-op threads for every runtime (default: physical cores)")
     timing.add_argument("--cuda-graphs", action="store_true",
                         help="GPU runtimes replay one captured CUDA graph per call (as trtexec --useCudaGraph)")
-    timing.add_argument("--timeout", type=_non_negative_float, metavar="S", help="time limit of one cell's process")
+    timing.add_argument("--timeout", type=argtypes.positive_float, metavar="S", help="time limit of one cell's process")
     out = run.add_argument_group("output")
-    out.add_argument("--out", metavar="DIR", help="run folder (default edgebench-runs/<time>-<suite>)")
+    out.add_argument("--out", metavar="DIR", type=argtypes.folder_to_write, help="run folder (default edgebench-runs/<time>-<suite>)")
     out.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run without redoing finished cells")
-    out.add_argument("--cache-dir", metavar="DIR", help="export cache (default ~/.cache/edgebench)")
+    out.add_argument("--cache-dir", metavar="DIR", type=argtypes.folder_to_write, help="export cache (default ~/.cache/edgebench)")
     out.add_argument("--device-name", help="name of this machine in reports (default: host name)")
-    out.add_argument("--seed", type=int, default=0, help="seed of inputs and random weights")
+    out.add_argument("--seed", type=argtypes.seed, default=0, help="seed of inputs and random weights")
 
     export = sub.add_parser("export", help="write a suite's artifacts (every runtime and precision) into a folder "
                             "that `edgebench run --artifacts` measures on another machine")
     _add_model_args(export)
-    export.add_argument("--out", required=True, metavar="DIR", help="the artifacts folder to write (new or empty)")
-    export.add_argument("--cache-dir", metavar="DIR", help="export cache (default ~/.cache/edgebench)")
-    export.add_argument("--seed", type=int, default=0, help="seed of random weights")
+    export.add_argument("--out", required=True, metavar="DIR", type=argtypes.folder_to_write, help="the artifacts folder to write (new or empty)")
+    export.add_argument("--cache-dir", metavar="DIR", type=argtypes.folder_to_write, help="export cache (default ~/.cache/edgebench)")
+    export.add_argument("--seed", type=argtypes.seed, default=0, help="seed of random weights")
     export.set_defaults(quick=False, warmup=None, iterations=None, duration=None, max_duration=None, threads=None,
                         timeout=None, cuda_graphs=False, device_name=None, resume=None, artifacts=None)
 
     report = sub.add_parser("report", help="render tables, plots, HTML, CSV and JSON from run folders (no measuring)")
     report.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, from one or several machines")
-    report.add_argument("--out", metavar="DIR", help="write report.md, report.html, plots, CSV and JSON there "
+    report.add_argument("--out", metavar="DIR", type=argtypes.folder_to_write, help="write report.md, report.html, plots, CSV and JSON there "
                         "(default: print the Markdown)")
     report.add_argument("--baseline", metavar="RUN_DIR", action="append", default=[],
                         help="an earlier run to compare with: regressions beyond the noise are flagged (repeatable)")
-    report.add_argument("--alpha", type=_probability, default=0.01,
+    report.add_argument("--alpha", type=argtypes.probability, default=0.01,
                         help="with --baseline: significance level of the regression test (default 0.01)")
-    report.add_argument("--threshold", type=_non_negative_float, default=5.0, metavar="PCT",
+    report.add_argument("--threshold", type=argtypes.non_negative_float, default=5.0, metavar="PCT",
                         help="with --baseline: smallest slow-down worth flagging, in percent (default 5)")
     report.add_argument("--fail-on-regression", action="store_true",
                         help="with --baseline: exit with status 4 when a regression is found (for CI)")
@@ -156,22 +121,22 @@ def build_parser() -> argparse.ArgumentParser:
     pick = sub.add_parser("pick", help="rank the measured deployments that meet your constraints")
     pick.add_argument("runs", nargs="+", metavar="RUN_DIR")
     pick.add_argument("--device", metavar="NAME", help="the machine to pick for (needed when the runs hold several)")
-    pick.add_argument("--batch-size", type=_positive_int, default=1, metavar="B", help="batch size (default 1)")
-    pick.add_argument("--max-latency-ms", type=_non_negative_float, metavar="X", help="latency per call at --batch-size")
+    pick.add_argument("--batch-size", type=argtypes.positive_int, default=1, metavar="B", help="batch size (default 1)")
+    pick.add_argument("--max-latency-ms", type=argtypes.non_negative_float, metavar="X", help="latency per call at --batch-size")
     pick.add_argument("--latency-stat", choices=("p50", "p90", "p99", "mean"), default="p50",
                       help="which latency --max-latency-ms and the latency objective use (default p50)")
-    pick.add_argument("--min-top1", type=_percent, metavar="Y", help="top-1 accuracy in percent (0-100)")
-    pick.add_argument("--max-size-mb", type=_non_negative_float, metavar="Z", help="size of the shipped file(s)")
-    pick.add_argument("--max-memory-mb", type=_non_negative_float, metavar="W", help="peak host memory (RSS) of the process")
-    pick.add_argument("--max-gpu-memory-mb", type=_non_negative_float, metavar="G",
+    pick.add_argument("--min-top1", type=argtypes.percent, metavar="Y", help="top-1 accuracy in percent (0-100)")
+    pick.add_argument("--max-size-mb", type=argtypes.non_negative_float, metavar="Z", help="size of the shipped file(s)")
+    pick.add_argument("--max-memory-mb", type=argtypes.non_negative_float, metavar="W", help="peak host memory (RSS) of the process")
+    pick.add_argument("--max-gpu-memory-mb", type=argtypes.non_negative_float, metavar="G",
                       help="GPU memory of the process (CPU runtimes use none)")
-    pick.add_argument("--max-accuracy-drop", type=_percent, metavar="D",
+    pick.add_argument("--max-accuracy-drop", type=argtypes.percent, metavar="D",
                       help="top-1 drop against the model's FP32 reference, in points")
     pick.add_argument("--objective", choices=("latency", "accuracy", "size", "throughput"), default="latency",
                       help="what to rank by (default latency)")
     pick.add_argument("--eval-set", metavar="NAME", help="compare top-1 on this evaluation set (folder name or id); "
                       "needed when top-1 is compared and the runs hold several")
-    pick.add_argument("--top", type=_positive_int, default=10, metavar="N", help="show this many (default 10)")
+    pick.add_argument("--top", type=argtypes.positive_int, default=10, metavar="N", help="show this many (default 10)")
     pick.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     lister = sub.add_parser("list", help="list models, suites or runtimes")
@@ -188,17 +153,54 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 done, 1 a cell failed, 2 bad input, 3 nothing qualifies (pick), 4 a regression
+    (report --fail-on-regression), 70 a bug in edgebench (traceback in a log), 130 interrupted."""
+    import time
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    started = time.time()
     args = build_parser().parse_args(argv)
     try:
         commands = {"run": cmd_run, "export": cmd_export, "report": cmd_report, "pick": cmd_pick, "list": cmd_list, "doctor": cmd_doctor,
                     "env": cmd_env}
         return commands[args.command](args)
     except EdgebenchError as exc:
-        print(f"edgebench: error: {exc}", file=sys.stderr)
+        print(f"edgebench: error: {_flat(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("edgebench: interrupted; finished cells are saved (resume with --resume RUN_DIR)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `edgebench report RUN | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 0
+    except OSError as exc:
+        if exc.errno in _USER_OS_ERRORS:  # the machine, not edgebench: a full disk, a read-only or forbidden folder
+            where = f" ({exc.filename})" if exc.filename else ""
+            print(f"edgebench: error: {exc.strerror}{where}; free space or choose a writable folder", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        return _bug(exc, argv, args, started)
+    except Exception as exc:  # anything else is a bug: one line, the traceback in a log, results untouched
+        return _bug(exc, argv, args, started)
+
+
+def _flat(message: str) -> str:
+    """A message as one line (a runtime's multi-line reason would otherwise spill over the terminal)."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
+def _bug(exc: Exception, argv: list[str], args: argparse.Namespace, started: float) -> int:
+    from edgebench.crash_log import log_folders, one_line, write_log
+
+    try:
+        log = write_log(exc, argv, log_folders(args.command, vars(args), started))
+    except Exception:  # the crash path must not crash
+        log = None
+    where = f"full traceback in {log}" if log else "no log could be written"
+    print(f"edgebench: internal error (a bug in edgebench): {_flat(one_line(exc))}; {where}; "
+          "results already written are intact; please report it with the log", file=sys.stderr)
+    return EXIT_BUG
 
 
 def _run_config(args: argparse.Namespace):

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgebench.cache import content_key, file_sha256
+from edgebench.data.checks import check_images
 from edgebench.data.layouts import images_under, open_dataset
 from edgebench.errors import ConfigError
 from edgebench.models.spec import Preprocess
@@ -98,6 +99,8 @@ def select_images(*, data: str | None, labels: str | None = None, class_map: str
         raise ConfigError(f"{len(overlap)} calibration images are also evaluation images (e.g. {overlap[0]}); "
                           "calibrating on test images inflates INT8 accuracy. Use disjoint folders, or pass "
                           "--allow-calib-overlap to accept it (recorded in every result)")
+    check_images([p for p, _ in samples], "evaluation")  # a damaged file stops the run before it starts
+    check_images(calib_paths, "calibration")
     return ImageSets(eval_samples=tuple(samples), calib_paths=tuple(calib_paths), calib_source=source,
                      dataset=dataset.describe() if dataset else {}, overlap_forced=bool(overlap),
                      num_classes=dataset.num_classes if dataset else None)

@@ -12,6 +12,7 @@ models predict them.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -104,7 +105,7 @@ def _read_class_map(path: Path) -> tuple[str, ...]:
     """One class name per line (line order = index), or ``name index`` pairs."""
     if not path.is_file():
         raise ConfigError(f"class map {path} does not exist; give a text file with one class name per line")
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    rows = [line.split() for line in _text(path, "class map").splitlines() if line.strip() and not line.startswith("#")]
     if rows and all(len(r) == 2 and r[1].isdigit() for r in rows):
         pairs = {int(i): name for name, i in rows}
         if sorted(pairs) != list(range(len(pairs))) or len(pairs) != len(rows):
@@ -164,8 +165,7 @@ def _flat(root: Path, images: list[Path], labels: str | Path | None) -> Dataset:
 
 def _read_loc_csv(path: Path) -> list[tuple[str, str]]:
     """ILSVRC ``LOC_val_solution.csv``: ImageId,PredictionString ("n01751748 x y x y ..."): the first synset."""
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
+    rows = list(csv.reader(io.StringIO(_text(path, "ground-truth file"), newline="")))
     if not rows or [c.strip() for c in rows[0][:2]] != ["ImageId", "PredictionString"]:
         raise ConfigError(f"{path} is not in LOC_val_solution.csv format (header ImageId,PredictionString)")
     pairs = []
@@ -179,7 +179,7 @@ def _read_loc_csv(path: Path) -> list[tuple[str, str]]:
 def _read_label_list(path: Path) -> list[tuple[str, str]]:
     """``filename label`` per line (ILSVRC ``val.txt``; label an index or a synset)."""
     pairs = []
-    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+    for line_no, line in enumerate(_text(path, "ground-truth file").splitlines(), 1):
         parts = line.split()
         if not parts or parts[0].startswith("#"):
             continue
@@ -187,3 +187,13 @@ def _read_label_list(path: Path) -> list[tuple[str, str]]:
             raise ConfigError(f"{path}:{line_no}: expected 'filename label', got {line.strip()!r}")
         pairs.append((parts[0], parts[1]))
     return pairs
+
+
+def _text(path: Path, what: str) -> str:
+    """A small text file the user named; a binary or unreadable one is bad input, said with its name."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not a text file (binary or not UTF-8); give a plain text file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path} is a folder; give a plain text file") from None

@@ -22,6 +22,7 @@ from edgebench.export.artifact import Artifact
 from edgebench.harness import env as envmod
 from edgebench.harness.sweep import Cell, Sweep
 from edgebench.models.spec import ModelSpec
+from edgebench.results.store import read_json
 from edgebench.runtimes import get_runtime
 
 MANIFEST = "manifest.json"
@@ -113,19 +114,43 @@ def _host() -> dict[str, Any]:
 
 
 def load_manifest(folder: Path) -> dict[str, Any]:
-    """The manifest of an artifacts folder, checked; a clear message when the folder is not one."""
+    """The manifest of an artifacts folder, checked (its shape, and that every file it names is there);
+    a clear message when the folder is not one."""
     path = Path(folder) / MANIFEST
     if not path.exists():
         raise ConfigError(f"{folder} is not an artifacts folder (no {MANIFEST}); make one with `edgebench export`")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is damaged ({exc}); export the artifacts again") from None
-    if manifest.get("format") != BUNDLE_FORMAT or manifest.get("version") != BUNDLE_VERSION:
+    manifest = read_json(path, "export the artifacts again")
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT or manifest.get("version") != BUNDLE_VERSION:
+        found = (manifest.get("format"), manifest.get("version")) if isinstance(manifest, dict) else (type(manifest).__name__, None)
         raise ConfigError(f"{path} is not an edgebench artifacts manifest of version {BUNDLE_VERSION} "
-                          f"(format {manifest.get('format')!r}, version {manifest.get('version')!r}); "
-                          "export again with this edgebench")
+                          f"(format {found[0]!r}, version {found[1]!r}); export again with this edgebench")
+    _check_manifest(manifest, Path(folder), path)
     return manifest
+
+
+def _check_manifest(manifest: dict[str, Any], folder: Path, path: Path) -> None:
+    """The fields a run of the folder reads, and the files of each artifact (a partial copy is common)."""
+    again = "export the artifacts again (or copy the whole folder)"
+    try:
+        for key, kind in (("config", dict), ("runtimes", list), ("models", list), ("created", str), ("edgebench", str)):
+            if not isinstance(manifest.get(key), kind):
+                raise ConfigError(f"{path} lacks {key!r} (or it is not a {kind.__name__}); {again}")
+        for key in ("precisions", "quant"):
+            if key not in manifest["config"]:
+                raise ConfigError(f"{path}: its config lacks {key!r}; {again}")
+        for entry in manifest["models"]:
+            spec = ModelSpec.from_dict(entry["spec"])
+            named = [entry["reference"]] if entry.get("reference") else []
+            for item in entry["artifacts"]:
+                if not (isinstance(item["runtime"], str) and isinstance(item["precision"], str)):
+                    raise ConfigError(f"{path}: an artifact of {spec.id} lacks its runtime or precision; {again}")
+                named.append(item["artifact"])
+            for artifact in named:
+                for file in Artifact.from_dict(absolute(artifact, folder)).files:
+                    if not Path(file).exists():
+                        raise ConfigError(f"{file} is missing: {path} lists it among the artifacts of {spec.id}; {again}")
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{path} is malformed ({type(exc).__name__}: {exc}); {again}") from None
 
 
 def absolute(artifact: dict[str, Any], folder: Path) -> dict[str, Any]:

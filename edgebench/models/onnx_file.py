@@ -26,6 +26,24 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# What each sidecar key must hold, and an example of it.
+YAML_TYPES = {
+    "input_shape": (lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(d, int) for d in v)),
+                    "1x3x224x224 or [1, 3, 224, 224]"),
+    "input_name": (lambda v: isinstance(v, str), "input"),
+    "num_classes": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "1000"),
+    "interpolation": (lambda v: isinstance(v, str), "bilinear"),
+    "crop_pct": (_is_number, "0.875"),
+    "mean": (lambda v: isinstance(v, list) and all(_is_number(x) for x in v), "[0.485, 0.456, 0.406]"),
+    "std": (lambda v: isinstance(v, list) and all(_is_number(x) and x > 0 for x in v), "[0.229, 0.224, 0.225]"),
+    "channel_order": (lambda v: isinstance(v, str), "RGB"),
+}
+
+
 def _sidecar(path: Path) -> dict[str, Any]:
     yaml_path = path.with_suffix(".yaml")
     if not yaml_path.exists():
@@ -33,14 +51,24 @@ def _sidecar(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        data = yaml.safe_load(yaml_path.read_text()) or {}
+        data = yaml.safe_load(yaml_path.read_bytes().decode("utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{yaml_path} is not a text file; it should be YAML with keys among {', '.join(YAML_KEYS)}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{yaml_path} is not valid YAML: {exc}") from None
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{yaml_path} is not valid YAML{at} ({getattr(exc, 'problem', None) or 'syntax error'}); "
+                          f"write it as 'key: value' lines with keys among {', '.join(YAML_KEYS)}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{yaml_path} must be a mapping with keys among {', '.join(YAML_KEYS)}")
-    unknown = sorted(set(data) - set(YAML_KEYS))
+        raise ConfigError(f"{yaml_path} must be a mapping ('key: value' lines), not a YAML {type(data).__name__}; "
+                          f"keys among {', '.join(YAML_KEYS)}")
+    unknown = sorted(str(k) for k in set(data) - set(YAML_KEYS))
     if unknown:
         raise ConfigError(f"{yaml_path}: unknown keys {unknown}; allowed keys are {', '.join(YAML_KEYS)}")
+    for key, value in data.items():
+        valid, example = YAML_TYPES[key]
+        if value is not None and not valid(value):
+            raise ConfigError(f"{yaml_path}: {key} is {value!r}; write it like {key}: {example}")
     return data
 
 
@@ -68,7 +96,7 @@ def onnx_spec(path_text: str, options: dict[str, Any]) -> ModelSpec:
     settings = {**_sidecar(path), **{k: v for k, v in options.items() if v is not None}}
     if settings.get("input_shape") is not None:
         shape = settings["input_shape"]
-        shape = parse_shape(shape) if isinstance(shape, str) else tuple(int(d) for d in shape)
+        shape = parse_shape(shape if isinstance(shape, str) else "x".join(str(d) for d in shape))
     elif len(dims) == 4 and all(d for d in dims[1:]):
         shape = tuple(dims)
     else:
@@ -78,7 +106,9 @@ def onnx_spec(path_text: str, options: dict[str, Any]) -> ModelSpec:
         )
     chw = tuple(int(d) for d in shape[-3:])
     if len(dims) == 4 and any(d and d != s for d, s in zip(dims[1:], chw)):
-        raise ConfigError(f"input shape {chw} does not match the model's input {dims[1:]}")
+        model_shape = "x".join(str(d or "N") for d in dims)
+        raise ConfigError(f"input shape {'x'.join(map(str, shape))} (read as C,H,W {chw}) does not match the "
+                          f"model's input {model_shape}; give it as NxCxHxW, e.g. {model_shape.replace('N', '1')}")
     fixed_batch = dims[0] if len(dims) == 4 and dims[0] else None
     out_dims = [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim] if model.graph.output else []
     if "num_classes" not in settings and len(out_dims) == 2 and out_dims[1]:

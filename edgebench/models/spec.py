@@ -47,7 +47,12 @@ class Preprocess:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         for key in ("input_size", "mean", "std"):
             if key in known:
+                if not isinstance(known[key], (list, tuple)) or not all(
+                        isinstance(v, (int, float)) and not isinstance(v, bool) for v in known[key]):
+                    raise ConfigError(f"preprocessing {key} must be a list of numbers, got {known[key]!r}")
                 known[key] = tuple(known[key])
+        if "crop_pct" in known and (not isinstance(known["crop_pct"], (int, float)) or isinstance(known["crop_pct"], bool)):
+            raise ConfigError(f"preprocessing crop_pct must be a number in (0, 1], got {known['crop_pct']!r}")
         return cls(**known)
 
 

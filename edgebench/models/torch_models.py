@@ -56,28 +56,95 @@ def build_module(spec: ModelSpec, *, pretrained: bool = False):
     raise ConfigError(f"{spec.id} has no PyTorch implementation (source {spec.source!r})")
 
 
-def load_state_dict_file(path: str | Path) -> dict[str, Any]:
+SAVE_HINT = "save it with torch.save(model.state_dict(), path) or as .safetensors"
+
+
+def check_checkpoint_file(path: str | Path) -> None:
+    """Refuse a ``--checkpoint`` that cannot be a state dict before anything is measured (in a worker, a bad
+    file would only fail every cell). A .safetensors header is checked against the file's size; any other
+    file is read as ``torch.load(weights_only=True)`` would, memory-mapped. Whether its keys fit the model
+    is known only once the model is built (``load_model``)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {path} does not exist; give the path of a state-dict file")
+    if path.suffix == ".safetensors":
+        _check_safetensors(path)
+        return
+    import zipfile
+
+    with open(path, "rb") as handle:
+        pickled = handle.read(1) == b"\x80"  # torch.save's legacy format starts with a pickle protocol byte
+    if not pickled and not zipfile.is_zipfile(path):
+        raise ConfigError(f"checkpoint {path} is neither a torch.save file (a zip archive) nor .safetensors "
+                          f"(truncated, or another format); {SAVE_HINT}")
+    load_state_dict_file(path, mmap=True)
+
+
+def _check_safetensors(path: Path) -> None:
+    import json
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        length = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+        if length < 2 or 8 + length > size:
+            raise ConfigError(f"checkpoint {path} is not a whole .safetensors file (its header does not fit in its "
+                              f"{size} bytes: truncated or another format); {SAVE_HINT}")
+        try:
+            header = json.loads(handle.read(length))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ConfigError(f"checkpoint {path} has a damaged .safetensors header; {SAVE_HINT}") from None
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"} if isinstance(header, dict) else None
+    if not tensors or not all(isinstance(v, dict) and len(v.get("data_offsets") or ()) == 2 for v in tensors.values()):
+        raise ConfigError(f"checkpoint {path} holds no tensors (or a malformed .safetensors header); {SAVE_HINT}")
+    end = max(int(v["data_offsets"][1]) for v in tensors.values())
+    if 8 + length + end > size:
+        raise ConfigError(f"checkpoint {path} is truncated: its tensors need {8 + length + end} bytes, the file "
+                          f"has {size}; copy it again")
+
+
+def load_state_dict_file(path: str | Path, *, mmap: bool = False) -> dict[str, Any]:
     """A state dict from a checkpoint file, never unpickling arbitrary objects."""
     path = Path(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        _check_safetensors(path)
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # safetensors raises its own error type for a damaged file
+            raise ConfigError(f"cannot read checkpoint {path} ({type(exc).__name__}: {str(exc)[:200]}); {SAVE_HINT}") from None
+    import zipfile
+
     import torch
 
-    try:
-        data = torch.load(str(path), map_location="cpu", weights_only=True)
+    try:  # mmap needs torch.save's zip format (the default since torch 1.6)
+        data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap and zipfile.is_zipfile(path))
     except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise ConfigError(
-            f"cannot read checkpoint {path} as a plain state dict ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-            "save it with torch.save(model.state_dict(), path) or as .safetensors"
+            f"cannot read checkpoint {path} as a plain state dict ({type(exc).__name__}: {first}); {SAVE_HINT}"
         ) from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]
-    if not isinstance(data, dict):
-        raise ConfigError(f"checkpoint {path} does not hold a state dict")
+    if not isinstance(data, dict) or not data or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        found = type(data).__name__ if not isinstance(data, dict) else "a dict that is not name → tensor"
+        raise ConfigError(f"checkpoint {path} does not hold a state dict (it holds {found}); {SAVE_HINT}")
     return data
+
+
+def check_checkpoint_fits(spec: ModelSpec, checkpoint: str | Path) -> None:
+    """Refuse a checkpoint whose keys or shapes do not fit ``spec``'s architecture, in the calling process,
+    before any measuring (imports torch and builds the model: call it only when --checkpoint is given)."""
+    module = build_module(spec, pretrained=False)
+    try:
+        module.load_state_dict(load_state_dict_file(checkpoint, mmap=True), strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0][:300]
+        raise ConfigError(f"checkpoint {checkpoint} does not fit {spec.id}: {first}; give the state dict of this "
+                          "architecture") from None
 
 
 def load_model(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: int, online: bool):

@@ -1,14 +1,13 @@
 """Run folders as the report and ``edgebench pick`` read them: results, run metadata, the machine."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgebench.errors import ConfigError
 from edgebench.report.deployments import by_device
-from edgebench.results.store import RUN_FILE, load_results
+from edgebench.results.store import RUN_FILE, load_results, read_json
 
 
 @dataclass(kw_only=True)
@@ -35,13 +34,19 @@ def load_run(path: str | Path) -> Run:
     results = load_results(path)
     if not results:
         raise ConfigError(f"{path / 'results.jsonl'} holds no results yet; run (or --resume) it first")
-    meta: dict[str, Any] = {}
-    if (path / RUN_FILE).exists():
-        try:
-            meta = json.loads((path / RUN_FILE).read_text())
-        except json.JSONDecodeError:
-            meta = {}  # the results are the source of truth; run.json only adds the configuration
-    return Run(path=path, results=results, meta=meta)
+    return Run(path=path, results=results, meta=_run_meta(path / RUN_FILE))
+
+
+def _run_meta(path: Path) -> dict[str, Any]:
+    """The run's configuration (run.json). The results are the source of truth and a run.json may be
+    missing; a damaged one is refused rather than read as "no configuration", which would hide it."""
+    if not path.exists():
+        return {}
+    fix = "restore it, or delete it to report the results without the run's configuration"
+    meta = read_json(path, fix)
+    if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict):
+        raise ConfigError(f"{path} is not an edgebench run.json (a mapping with a 'config' mapping); {fix}")
+    return meta
 
 
 def load_runs(paths: list[str] | list[Path]) -> list[Run]:
