@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("--iterations", type=argtypes.positive_int, metavar="N", help="minimum timed iterations")
     timing.add_argument("--duration", type=argtypes.non_negative_float, metavar="S", help="minimum timed seconds")
     timing.add_argument("--max-duration", type=argtypes.positive_float, metavar="S", help="cap on timed seconds per cell")
-    timing.add_argument("--threads", type=argtypes.positive_int, help="intra-op threads for every runtime (default: physical cores)")
+    timing.add_argument("--threads", type=argtypes.positive_int, help="intra-op threads for every runtime (default: the CPUs this process may use: affinity and cgroup quota)")
     timing.add_argument("--cuda-graphs", action="store_true",
                         help="GPU runtimes replay one captured CUDA graph per call (as trtexec --useCudaGraph)")
     timing.add_argument("--timeout", type=argtypes.positive_float, metavar="S", help="time limit of one cell's process")
@@ -242,6 +242,10 @@ def _resolve(config, check_available: bool = True) -> tuple[list, list[str]]:
         specs = list(unique.values())
     else:
         specs = resolve_suite(config.suite or "quick")
+    if config.checkpoint:  # keys that do not fit the model: one line now, not a failure in every cell
+        from edgebench.models.torch_models import check_checkpoint_fits
+
+        check_checkpoint_fits(specs[0], config.checkpoint)
     runtimes, named = expand_runtimes(config.runtimes) if config.runtimes else (list(default_runtimes()), set())
     for name in runtimes:
         runtime = get_runtime(name)

@@ -36,7 +36,7 @@ class RunConfig:
     batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
     weights: str = "auto"
     checkpoint: str | None = None
-    threads: int | None = None  # None: physical cores
+    threads: int | None = None  # None: the usable CPUs (affinity, cgroup quota)
     profile: TimingProfile = field(default_factory=TimingProfile)
     cuda_graphs: bool = False  # GPU runtimes replay a captured CUDA graph (trtexec --useCudaGraph)
     cell_timeout_s: float = 900.0
@@ -123,6 +123,11 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"{where} has settings this edgebench does not know ({', '.join(unknown)}); it was "
                               "written by another edgebench version or edited: start a new run")
+        wrong = [f"{key} ({type(data[key]).__name__})" for key, ok in _READ_BACK_TYPES.items()
+                 if key in data and not ok(data[key])]
+        if wrong:
+            raise ConfigError(f"{where} holds settings of the wrong type ({', '.join(wrong)}); it was edited or "
+                              "damaged: start a new run")
         data["profile"], data["quant"] = TimingProfile(**data["profile"]), QuantOptions(**data["quant"])
         for key in ("models", "precisions", "batch_sizes"):
             if key in data and data[key] is not None:
@@ -130,6 +135,35 @@ class RunConfig:
         if data.get("runtimes") is not None:
             data["runtimes"] = tuple(data["runtimes"])
         return cls(**data)
+
+
+def _is(*kinds: type, none: bool = False):
+    """A check that a read-back value has one of ``kinds`` (bool is not an int here), or is None."""
+    def ok(value: Any) -> bool:
+        if value is None:
+            return none
+        if isinstance(value, bool) and bool not in kinds:
+            return False
+        return isinstance(value, kinds)
+    return ok
+
+
+def _list_of(kind: type, none: bool = False):
+    item = _is(kind)
+    return lambda value: (value is None and none) or (isinstance(value, (list, tuple)) and all(map(item, value)))
+
+
+# What run.json's configuration must hold, key by key (the rest is checked by the dataclasses themselves).
+_READ_BACK_TYPES = {
+    "models": _list_of(str), "runtimes": _list_of(str, none=True), "precisions": _list_of(str),
+    "batch_sizes": _list_of(int), "suite": _is(str, none=True), "weights": _is(str), "checkpoint": _is(str, none=True),
+    "threads": _is(int, none=True), "cuda_graphs": _is(bool), "cell_timeout_s": _is(int, float),
+    "prepare_timeout_s": _is(int, float), "seed": _is(int), "cache_dir": _is(str, none=True),
+    "device_name": _is(str, none=True), "onnx_options": _is(dict), "data": _is(str, none=True),
+    "labels": _is(str, none=True), "class_map": _is(str, none=True), "calib_data": _is(str, none=True),
+    "limit": _is(int, none=True), "calib_size": _is(int), "allow_calib_overlap": _is(bool),
+    "artifacts": _is(str, none=True),
+}
 
 
 def _unknown_keys(data: dict[str, Any], kind: type, prefix: str) -> list[str]:

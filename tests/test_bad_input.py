@@ -180,6 +180,8 @@ CASES = [
      ["list.pt", "does not hold a state dict", "list"]),
     (["export", "--out", "{tmp}/art", "--model", "timm:test_efficientnet", "--checkpoint", "{tmp}/mixed.pt"],
      _checkpoints, ["mixed.pt", "does not hold a state dict"]),
+    (["run", "--model", "timm:test_efficientnet", "--checkpoint", "{tmp}/whole.safetensors"], _checkpoints,
+     ["whole.safetensors", "does not fit timm:test_efficientnet"]),
     # run --artifacts manifests
     (["run", "--artifacts", "{tmp}/art"], _write("art/manifest.json", b"{\"format\": \"edgeb"), ["manifest.json is damaged"]),
     (["run", "--artifacts", "{tmp}/art"], _write("art/manifest.json", b"\x00\xff\xfe"), ["manifest.json is damaged", "binary"]),

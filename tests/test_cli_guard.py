@@ -151,3 +151,9 @@ def test_resume_names_the_flags_it_ignores(finished_run, tmp_path):
     assert ("--resume ignores --precision int8 --batch-size 4 --quick: the run's configuration is fixed in "
             f"{folder / 'run.json'}") in done.stderr
     assert _results(folder) == _results(finished_run)  # nothing measured: every cell was done
+
+
+def test_resume_refuses_settings_of_the_wrong_type(finished_run, tmp_path):
+    folder = _copy(finished_run, tmp_path)
+    _edit(folder / "run.json", lambda meta: meta["config"].update(seed="x"))
+    _refused(folder, "wrong type", "seed (str)")
