@@ -55,15 +55,20 @@ def crop_pct(text: str) -> float:
     return value
 
 
+def _checked(check, text: str) -> str:
+    """``text`` after ``check`` accepts it; its ConfigError becomes argparse's one-line error."""
+    try:
+        check(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def shape(text: str) -> str:
     """Checked here so a typo stops the command at once; the model reads the text (onnx_file.parse_shape)."""
     from edgebench.models.onnx_file import parse_shape
 
-    try:
-        parse_shape(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
+    return _checked(parse_shape, text)
 
 
 def folder_to_write(text: str) -> str:
@@ -80,11 +85,7 @@ def folder_to_write(text: str) -> str:
 def checkpoint(text: str) -> str:
     from edgebench.models.torch_models import check_checkpoint_file
 
-    try:
-        check_checkpoint_file(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
+    return _checked(check_checkpoint_file, text)
 
 
 def percent(text: str) -> float:
