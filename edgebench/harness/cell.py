@@ -68,7 +68,7 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
         native = session.prepare_input(batch)
         watch = Watch(threads=options.threads, usable_cpus=usable_cpus())
         result = measure(lambda: session.run(native), profile)
-        contention = watch.result(result.latency.n, result.latency.total_s)
+        contention = watch.result(result.warmup_iters + result.latency.n)
     latency = result.latency
     peak = memory.peak_rss_mb() if scoped else None
     io_latency = io_latency_ms(session, batch) if session.io_work and not on_gpu else None

@@ -15,12 +15,11 @@ def _spin(seconds: float) -> None:
 
 def test_cpu_time_per_call_is_measured():
     watch = Watch(threads=1, usable_cpus=2)
-    started = time.perf_counter()
     for _ in range(4):
         _spin(0.05)  # busy: CPU time ~ wall time
     for _ in range(4):
         time.sleep(0.05)  # idle: no CPU time
-    result = watch.result(calls=8, wall_s=time.perf_counter() - started)
+    result = watch.result(calls=8)
     assert 15 < result["cpu_ms_per_call"] < 40  # 200 ms of CPU over 8 calls
     assert 0.3 < result["cpu_over_wall"] < 0.75
 
@@ -28,10 +27,10 @@ def test_cpu_time_per_call_is_measured():
 def test_busy_when_the_load_exceeds_the_cells_own_threads(monkeypatch):
     loads = iter([[1.9, 1.5, 1.2], [3.4, 2.0, 1.3]])
     monkeypatch.setattr(contention, "_loadavg", lambda: next(loads))
-    busy = Watch(threads=2, usable_cpus=2).result(calls=10, wall_s=1.0)
+    busy = Watch(threads=2, usable_cpus=2).result(calls=10)
     assert busy["busy"] and "3.4 on 2 usable CPUs" in busy["note"]
     loads = iter([[2.0, 1.5, 1.2], [2.2, 2.0, 1.3]])  # the cell's own two threads: not busy
-    quiet = Watch(threads=2, usable_cpus=2).result(calls=10, wall_s=1.0)
+    quiet = Watch(threads=2, usable_cpus=2).result(calls=10)
     assert not quiet["busy"] and "note" not in quiet
     loads = iter([[1.6, 1.5, 1.2], [1.8, 1.0, 1.0]])  # one thread on a 2-CPU machine, another process beside it
-    assert not Watch(threads=1, usable_cpus=2).result(calls=10, wall_s=1.0)["busy"]
+    assert not Watch(threads=1, usable_cpus=2).result(calls=10)["busy"]

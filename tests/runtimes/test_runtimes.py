@@ -87,7 +87,9 @@ def test_cell_times_run_and_measures_the_work_around_it_apart(prepared_timm):
     from edgebench.harness.timing import TimingProfile
 
     spec, record = prepared_timm
-    profile = TimingProfile(name="test", warmup_iters=1, warmup_s=0, min_iters=3, min_s=0, max_s=5, floor_iters=1)
+    # Half a second of warm-up and of timing: long enough for the process CPU clock (other threads' time is
+    # folded in at scheduler ticks) to compare with the wall clock over the same span.
+    profile = TimingProfile(name="test", warmup_iters=1, warmup_s=0.5, min_iters=3, min_s=0.5, max_s=5, floor_iters=1)
     results = {}
     for name, fmt in (("onnxruntime", "onnx"), ("pytorch", "torch")):
         job = {"model": spec.to_dict(), "artifact": record["artifacts"][fmt], "profile": profile.to_dict(),
@@ -97,6 +99,9 @@ def test_cell_times_run_and_measures_the_work_around_it_apart(prepared_timm):
     for cell in results.values():
         assert cell["status"] == "ok" and cell["latency_ms"]["n"] >= 3 and cell["threads_reported"] == 2
         assert cell["runtime_config"]["threads_reported_by"] and cell["runtime_config"]["shape"]
+        # CPU time over the same span as the wall time: at most the thread count (a process cannot use more).
+        usage = cell["contention"]
+        assert 0 < usage["cpu_over_wall"] <= 2.1 and usage["cpu_ms_per_call"] > 0
     assert ort_cell["static_shape"] is True and torch_cell["static_shape"] is False
     assert ort_cell["timed_span"].startswith("InferenceSession.run()") and ort_cell["io_latency_ms"] is None
     assert torch_cell["timed_span"].startswith("module(tensor)")
