@@ -67,6 +67,9 @@ def test_executorch_and_ncnn_match_pytorch_and_coreml_converts(tmp_path, cache_d
     assert cells[("executorch", "int8", 3)]["static_shape"] is True  # one program per batch
     ncnn = cells[("ncnn", "fp32", 3)]
     assert ncnn["static_shape"] is False and "no batch dimension" in ncnn["timed_span"]
+    # The FP32 row stores FP32 weights (pnnx would write FP16 by default): 4 bytes a parameter, as the .pte.
+    assert ncnn["size_mb"] > 0.95 * cells[("executorch", "fp32", 3)]["size_mb"]
+    assert ncnn["quantization"]["settings"]["weights"] == "fp32"
     for precision in ("fp32", "int8-weights"):
         coreml = cells[("coreml", precision, 1)]
         assert coreml["size_mb"] > 0 and coreml["artifact"]["format"] == "mlpackage"
