@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("--iterations", type=argtypes.positive_int, metavar="N", help="minimum timed iterations")
     timing.add_argument("--duration", type=argtypes.non_negative_float, metavar="S", help="minimum timed seconds")
     timing.add_argument("--max-duration", type=argtypes.positive_float, metavar="S", help="cap on timed seconds per cell")
+    timing.add_argument("--median-ci", type=argtypes.positive_float, metavar="PCT",
+                        help="stop a cell once the 95%% interval of its median is within ±PCT%% (default 1, --quick 2)")
+    timing.add_argument("--sustained", type=argtypes.positive_float, metavar="MINUTES",
+                        help="run each cell alone, without pause, this long: p50 per minute, drift, CPU clock and temperature")
     timing.add_argument("--threads", type=argtypes.positive_int, help="intra-op threads for every runtime (default: the CPUs this process may use: affinity and cgroup quota)")
     timing.add_argument("--cuda-graphs", action="store_true",
                         help="GPU runtimes replay one captured CUDA graph per call (as trtexec --useCudaGraph)")
@@ -103,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--cache-dir", metavar="DIR", type=argtypes.folder_to_write, help="export cache (default ~/.cache/edgebench)")
     export.add_argument("--seed", type=argtypes.seed, default=0, help="seed of random weights")
     export.set_defaults(quick=False, warmup=None, iterations=None, duration=None, max_duration=None, threads=None,
+                        median_ci=None, sustained=None,
                         timeout=None, cuda_graphs=False, device_name=None, resume=None, artifacts=None)
 
     report = sub.add_parser("report", help="render tables, plots, HTML, CSV and JSON from run folders (no measuring)")
@@ -208,7 +213,8 @@ def _run_config(args: argparse.Namespace):
     from edgebench.quantize.base import QuantOptions
 
     profile = make_profile("quick" if args.quick else "default", warmup_iters=args.warmup,
-                           min_iters=args.iterations, min_s=args.duration, max_s=args.max_duration)
+                           min_iters=args.iterations, min_s=args.duration, max_s=args.max_duration,
+                           target_pct=args.median_ci)
     onnx_options: dict[str, Any] = {"input_shape": args.input_shape, "mean": args.mean, "std": args.std,
                                     "interpolation": args.interpolation, "crop_pct": args.crop_pct,
                                     "channel_order": args.channel_order}
@@ -217,6 +223,7 @@ def _run_config(args: argparse.Namespace):
         models=tuple(args.model), suite=args.suite, runtimes=tuple(args.runtime) or None,
         precisions=tuple(args.precision) or ("fp32",), batch_sizes=tuple(args.batch_size) or (1, 32),
         weights=args.weights, checkpoint=args.checkpoint, threads=args.threads, profile=profile, seed=args.seed,
+        sustained_min=args.sustained,
         cache_dir=args.cache_dir, device_name=args.device_name,
         onnx_options={k: v for k, v in onnx_options.items() if v is not None}, **timeouts,
         data=args.data, labels=args.labels, class_map=args.class_map, calib_data=args.calib_data, limit=args.limit,
@@ -258,10 +265,12 @@ def _resolve(config, check_available: bool = True) -> tuple[list, list[str]]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from edgebench.data.evalset import select_images
-    from edgebench.harness.sweep import Sweep, load_run_config, prepare_run_dir
+    from edgebench.pipeline.sweep import Sweep, load_run_config, prepare_run_dir
+    from edgebench.machine.env import usable_cpus
+    from edgebench.progress import SweepProgress
 
     if args.resume:
-        from edgebench.harness.resume import ignored_flags
+        from edgebench.pipeline.resume import ignored_flags
 
         run_dir = Path(args.resume)
         config = load_run_config(run_dir)
@@ -280,15 +289,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     images = select_images(**config.image_options())  # bad image folders stop the run before it starts
     if not args.resume:
         prepare_run_dir(run_dir, config, images)
-    if config.artifacts:
-        from edgebench.harness.bundle_run import BundleSweep
+    threads = config.threads or usable_cpus()
+    with SweepProgress(0) as progress:
+        build = None
+        if config.artifacts:
+            from edgebench.pipeline.bundle import BundleBuild
 
-        sweep = BundleSweep(config, manifest, runtimes, run_dir, images=images)
-    else:
-        sweep = Sweep(config, specs, runtimes, run_dir, images=images)
-    if args.resume:
-        sweep.check_resumable()  # before run() rewrites environment.json
-    results = sweep.run()
+            build = BundleBuild(config, manifest, images, run_dir / "logs", threads, progress.log)
+            specs = build.specs
+        sweep = Sweep(config, specs, runtimes, run_dir, images=images, build=build, progress=progress)
+        if args.resume:
+            sweep.check_resumable()  # before run() rewrites environment.json
+        results = sweep.run()
     page = run_summary(run_dir)
     (run_dir / "table.md").write_text(page)
     print(page)
@@ -406,7 +418,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     import json
 
-    from edgebench.harness.env import capture
+    from edgebench.machine.env import capture
 
     print(json.dumps(capture(), indent=1))
     return cmd_list(argparse.Namespace(what="runtimes", suite=None, source=None))

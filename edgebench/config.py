@@ -39,6 +39,7 @@ class RunConfig:
     threads: int | None = None  # None: the usable CPUs (affinity, cgroup quota)
     profile: TimingProfile = field(default_factory=TimingProfile)
     cuda_graphs: bool = False  # GPU runtimes replay a captured CUDA graph (trtexec --useCudaGraph)
+    sustained_min: float | None = None  # each cell runs alone, without pause, this many minutes (p50 per minute)
     cell_timeout_s: float = 900.0
     prepare_timeout_s: float = 1800.0
     seed: int = 0
@@ -71,6 +72,8 @@ class RunConfig:
             raise ConfigError(f"--batch-size values must be positive integers, got {list(self.batch_sizes)}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+        if self.sustained_min is not None and not self.sustained_min > 0:
+            raise ConfigError(f"--sustained must be a positive number of minutes, got {self.sustained_min!r}")
         if self.cell_timeout_s <= 0 or self.prepare_timeout_s <= 0:
             raise ConfigError("--timeout must be a positive number of seconds")
         if self.checkpoint is not None:
@@ -162,7 +165,7 @@ _READ_BACK_TYPES = {
     "device_name": _is(str, none=True), "onnx_options": _is(dict), "data": _is(str, none=True),
     "labels": _is(str, none=True), "class_map": _is(str, none=True), "calib_data": _is(str, none=True),
     "limit": _is(int, none=True), "calib_size": _is(int), "allow_calib_overlap": _is(bool),
-    "artifacts": _is(str, none=True),
+    "artifacts": _is(str, none=True), "sustained_min": _is(int, float, none=True),
 }
 
 

@@ -19,7 +19,7 @@ from edgebench.config import RunConfig
 from edgebench.data.evalset import ImageSets
 from edgebench.errors import ConfigError
 from edgebench.export.artifact import Artifact
-from edgebench.harness import env as envmod
+from edgebench.machine import env as envmod
 from edgebench.harness.sweep import Cell, Sweep
 from edgebench.models.spec import ModelSpec
 from edgebench.results.store import read_json

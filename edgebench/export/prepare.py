@@ -14,7 +14,7 @@ from edgebench.cache import content_key, file_sha256, publish, slug, staging_dir
 from edgebench.errors import ExportError
 from edgebench.export.artifact import Artifact
 from edgebench.export.onnx_export import OPSET, corrupt_onnx, onnx_from_torch, onnx_parity
-from edgebench.harness.env import package_version
+from edgebench.machine.env import package_version
 from edgebench.models.spec import ModelSpec
 
 EXPORT_VERSION = 1  # bump when the export recipe changes, to invalidate caches

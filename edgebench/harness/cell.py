@@ -1,5 +1,5 @@
-"""Measure one cell inside its worker process: load, first inference, timed runs, memory, then accuracy
-on the evaluation images with the same session (the same artifact that was timed)."""
+"""Measure one cell inside its worker process: load, first inference, warm-up, timed slices, memory, then
+accuracy on the evaluation images with the same session (the same artifact that was timed)."""
 from __future__ import annotations
 
 import math
@@ -11,10 +11,12 @@ import numpy as np
 
 from edgebench.data.evalset import load_crops
 from edgebench.export.artifact import Artifact
-from edgebench.harness import accuracy, memory
-from edgebench.harness.contention import Watch
-from edgebench.harness.env import usable_cpus
-from edgebench.harness.timing import TimingProfile, measure
+from edgebench.harness import accuracy
+from edgebench.machine import memory
+from edgebench.harness.timing import CHECK_EVERY_S, LatencyStats, TimingProfile, precision_record, stop_reason
+from edgebench.machine import contention
+from edgebench.machine.contention import loadavg
+from edgebench.machine.env import usable_cpus
 from edgebench.models.spec import ModelSpec
 from edgebench.runtimes import get_runtime
 from edgebench.runtimes.base import SessionOptions
@@ -26,94 +28,189 @@ def input_batch(spec: ModelSpec, batch_size: int, seed: int) -> np.ndarray:
     return rng.standard_normal((batch_size, *spec.input_shape), dtype=np.float32)
 
 
-def run_cell(job: dict[str, Any]) -> dict[str, Any]:
-    spec = ModelSpec.from_dict(job["model"])
-    artifact = Artifact.from_dict(job["artifact"])
-    profile = TimingProfile(**job["profile"])
-    batch_size = int(job["batch_size"])
-    runtime = get_runtime(job["runtime"])()
-    options = SessionOptions(threads=int(job["threads"]), precision=job["precision"], batch_size=batch_size,
-                             cuda_graphs=bool(job.get("cuda_graphs")), cache_dir=job.get("cache_dir"))
-    on_gpu = runtime.device == "gpu"
-    if on_gpu:
-        from edgebench.harness import gpu_memory
+class CellRunner:
+    """One cell inside its worker process, driven step by step: ``load`` (load, first inference, warm-up),
+    ``slice`` (timed calls; called once per round), ``finish`` (memory, work around the model, accuracy).
+    A worker that stays loaded between rounds serves many slices; a restarted one serves one."""
 
-        gpu_baseline = gpu_memory.device_used_mb()  # before this process creates its CUDA context
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.job = job
+        self.spec = ModelSpec.from_dict(job["model"])
+        self.profile = TimingProfile(**job["profile"])
+        self.batch_size = int(job["batch_size"])
+        self.runtime = get_runtime(job["runtime"])()
+        self.options = SessionOptions(threads=int(job["threads"]), precision=job["precision"],
+                                      batch_size=self.batch_size, cuda_graphs=bool(job.get("cuda_graphs")),
+                                      cache_dir=job.get("cache_dir"))
+        self.on_gpu = self.runtime.device == "gpu"
+        self.device_ms: list[float] = []
+        self.raw = None  # the last timed call's output, for finish's io timing (no extra model run)
 
-    started = time.perf_counter()
-    session = runtime.load(artifact, spec, options)
-    load_s = time.perf_counter() - started
+    def load(self) -> dict[str, Any]:
+        if self.on_gpu:
+            from edgebench.harness import gpu_memory
 
-    batch = input_batch(spec, batch_size, int(job["seed"]))
-    session.check(batch)
-    started = time.perf_counter()
-    output = session.infer(batch)
-    first_ms = (time.perf_counter() - started) * 1000.0
-    if output.shape[0] != batch_size:
-        return {"status": "failed", "reason": f"output batch {output.shape[0]} != input batch {batch_size}"}
-    finite = bool(np.isfinite(output).all())
-    rss_after_load = memory.current_rss_mb()
-    load_peak = memory.lifetime_peak_rss_mb()  # loading and compiling, before the mark is reset
+            self.gpu_baseline = gpu_memory.device_used_mb()  # before this process creates its CUDA context
+        started = time.perf_counter()
+        self.session = self.runtime.load(Artifact.from_dict(self.job["artifact"]), self.spec, self.options)
+        load_s = time.perf_counter() - started
+        self.batch = input_batch(self.spec, self.batch_size, int(self.job["seed"]))
+        self.session.check(self.batch)
+        started = time.perf_counter()
+        output = self.session.infer(self.batch)
+        first_ms = (time.perf_counter() - started) * 1000.0
+        if output.shape[0] != self.batch_size:
+            return {"status": "failed", "reason": f"output batch {output.shape[0]} != input batch {self.batch_size}"}
+        self.output_shape, self.finite = list(output.shape), bool(np.isfinite(output).all())
+        self.rss_after_load = memory.current_rss_mb()
+        self.load_peak = memory.lifetime_peak_rss_mb()  # loading and compiling, before the mark is reset
+        self.scoped = memory.reset_peak_rss()  # peak RSS "during inference": read at finish
+        self.call = self._gpu_call() if self.on_gpu else self._cpu_call()
+        # Warm-up: the first inference counts as one call, so a model slower than warmup_max_s warms once.
+        warm, started = 1, time.perf_counter()
+        spent = first_ms / 1000.0
+        while (warm < self.profile.warmup_iters or spent < self.profile.warmup_s) and spent < self.profile.warmup_max_s:
+            self.call()
+            warm += 1
+            spent = first_ms / 1000.0 + time.perf_counter() - started
+        self.device_ms.clear()
+        return {"status": "ok", "load_s": load_s, "first_inference_ms": first_ms, "warmup_iters": warm,
+                "warmup_s": spent, "rss_mb": memory.current_rss_mb(), "peak_rss_mb": memory.lifetime_peak_rss_mb()}
 
-    # Peak RSS "during inference": reset the kernel's high-water mark after loading, read it after timing.
-    scoped = memory.reset_peak_rss()
-    device_latency, contention = None, None
-    if on_gpu:
-        from edgebench.harness.gpu_timing import measure_on_device
-
-        result, device_latency = measure_on_device(session, batch, profile)
-    else:
+    def _cpu_call(self):
         # Only the model's inference is timed, on an input already in the runtime's own form; the work an
-        # application does around it (quantise, convert, copy out) is measured apart below.
-        native = session.prepare_input(batch)
-        watch = Watch(threads=options.threads, usable_cpus=usable_cpus())
-        result = measure(lambda: session.run(native), profile)
-        contention = watch.result(result.warmup_iters + result.latency.n)
-    latency = result.latency
-    peak = memory.peak_rss_mb() if scoped else None
-    io_latency = io_latency_ms(session, batch) if session.io_work and not on_gpu else None
-    config = {"threads_reported_by": "not readable: this runtime's session does not say",
-              "shape": "not recorded by this runtime's session", **session.config}
-    record = {
-        "status": "ok" if finite else "failed",
-        "reason": "" if finite else "the output holds NaN or Inf (timings kept for the record)",
-        "latency_ms": latency.to_dict(),
-        "device_latency_ms": device_latency.to_dict() if device_latency else None,
-        "throughput_ips": batch_size * latency.n / latency.total_s if latency.total_s else math.nan,
-        "load_s": load_s,
-        "first_inference_ms": first_ms,
-        "peak_rss_mb": peak if peak is not None else memory.lifetime_peak_rss_mb(),
-        "peak_rss_scope": "inference" if peak is not None else "process lifetime",
-        "rss_after_load_mb": rss_after_load,
-        "load_peak_rss_mb": load_peak,
-        "output_shape": list(output.shape),
-        "output_finite": finite,
-        "runtime_version": runtime.version(),
-        "runtime_config": config,
-        "threads_reported": session.threads_reported,
-        "static_shape": session.static_shape,
-        "timed_span": session.timed_span,
-        "io_latency_ms": io_latency,
-        "contention": contention,
-        "timing": {"profile": profile.name, "warmup_iters": result.warmup_iters, "warmup_s": result.warmup_s,
-                   "capped": result.capped, "min_iters": profile.min_iters, "min_s": profile.min_s},
-    }
-    if on_gpu:
-        gpu = gpu_memory.snapshot(session, gpu_baseline)
-        record["gpu_memory_mb"], record["gpu_memory"] = gpu["mb"], gpu
-    if job.get("eval"):
-        record["accuracy"] = cell_accuracy(session, spec, batch_size, job)
+        # application does around it (quantise, convert, copy out) is measured apart at finish.
+        native = self.session.prepare_input(self.batch)
+        run = self.session.run
+
+        def call() -> None:
+            self.raw = run(native)
+        return call
+
+    def _gpu_call(self):
+        session, torch = self.session, self.session.torch
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        self._events = (start, end)
+
+        def call() -> None:
+            session.upload(self.batch)
+            start.record(session.stream)
+            session.execute()
+            end.record(session.stream)
+            session.download()  # synchronises the stream, so both events have completed
+        return call
+
+    def slice(self, seconds: float, min_calls: int = 1, rewarm: bool = False) -> dict[str, Any]:
+        """Timed calls, one at a time, until ``seconds`` of timed work and ``min_calls`` calls. ``rewarm``: one
+        untimed call first, so a fast model starts its slice with warm caches as a loop would."""
+        if rewarm:
+            self.call()
+        samples: list[float] = []
+        load_before, cpu_before, wall_before = loadavg(), time.process_time(), time.perf_counter()
+        timed_ns, clock = 0, time.perf_counter_ns
+        while True:
+            t0 = clock()
+            self.call()
+            took = clock() - t0
+            samples.append(took / 1e6)
+            timed_ns += took
+            if self.on_gpu:
+                start, end = self._events
+                self.device_ms.append(start.elapsed_time(end))
+            if timed_ns >= seconds * 1e9 and len(samples) >= min_calls:
+                break
+        return {"status": "ok", "samples": [round(v, 5) for v in samples],
+                "cpu_s": time.process_time() - cpu_before, "wall_s": time.perf_counter() - wall_before,
+                "loadavg": [load_before, loadavg()], "rewarm_calls": int(rewarm)}
+
+    def sustained(self, minutes: float) -> dict[str, Any]:
+        """Back-to-back calls for ``minutes`` with per-minute statistics and sensor readings."""
+        from edgebench.harness.sustained import run_sustained
+
+        cpu_before, wall_before = time.process_time(), time.perf_counter()
+        load_before = loadavg()
+        samples, summary = run_sustained(self.call, minutes)
+        return {"status": "ok", "samples": [round(v, 5) for v in samples], "sustained": summary,
+                "cpu_s": time.process_time() - cpu_before, "wall_s": time.perf_counter() - wall_before,
+                "loadavg": [load_before, loadavg()], "rewarm_calls": 0}
+
+    def finish(self) -> dict[str, Any]:
+        """Everything but the latency: memory, the work around the model, the runtime's own account, accuracy."""
+        session = self.session
+        peak = memory.peak_rss_mb() if self.scoped else None
+        io_latency = io_latency_ms(session, self.batch, self.raw) if session.io_work and not self.on_gpu else None
+        config = {"threads_reported_by": "not readable: this runtime's session does not say",
+                  "shape": "not recorded by this runtime's session", **session.config}
+        record = {
+            "status": "ok" if self.finite else "failed",
+            "reason": "" if self.finite else "the output holds NaN or Inf (timings kept for the record)",
+            "peak_rss_mb": peak if peak is not None else memory.lifetime_peak_rss_mb(),
+            "peak_rss_scope": "inference" if peak is not None else "process lifetime",
+            "rss_after_load_mb": self.rss_after_load,
+            "load_peak_rss_mb": self.load_peak,
+            "output_shape": self.output_shape,
+            "output_finite": self.finite,
+            "runtime_version": self.runtime.version(),
+            "runtime_config": config,
+            "threads_reported": session.threads_reported,
+            "static_shape": session.static_shape,
+            "timed_span": session.timed_span,
+            "io_latency_ms": io_latency,
+        }
+        if self.on_gpu:
+            from edgebench.harness import gpu_memory
+
+            gpu = gpu_memory.snapshot(session, self.gpu_baseline)
+            record["gpu_memory_mb"], record["gpu_memory"] = gpu["mb"], gpu
+            if self.device_ms:
+                record["device_latency_ms"] = LatencyStats.from_samples(self.device_ms).to_dict()
+        if self.job.get("eval"):
+            record["accuracy"] = cell_accuracy(session, self.spec, self.batch_size, self.job)
+        return record
+
+
+def run_cell(job: dict[str, Any]) -> dict[str, Any]:
+    """A whole cell in one block (``kind: cell`` jobs): load, time until the profile's stopping rule, finish."""
+    runner = CellRunner(job)
+    loaded = runner.load()
+    if loaded["status"] != "ok":
+        return loaded
+    profile, samples, slices = runner.profile, [], []
+    while True:
+        part = runner.slice(CHECK_EVERY_S)
+        slices.append(part)
+        samples.extend(part["samples"])
+        reason = stop_reason(samples, sum(samples) / 1000.0, profile)
+        if reason:
+            break
+    record = runner.finish()
+    record.update(timed_fields(samples, loaded, profile, reason, job["batch_size"]))
+    record["contention"] = contention.judge(slices, threads=runner.options.threads, usable_cpus=usable_cpus())
     return record
+
+
+def timed_fields(samples: list[float], loaded: dict[str, Any], profile: TimingProfile, stopped_by: str | None,
+                 batch_size: int) -> dict[str, Any]:
+    """The latency part of a record, from every timed sample of the cell (all rounds)."""
+    latency = LatencyStats.from_samples(samples)
+    return {
+        "latency_ms": latency.to_dict(),
+        "throughput_ips": int(batch_size) * latency.n / latency.total_s if latency.total_s else math.nan,
+        "load_s": loaded["load_s"],
+        "first_inference_ms": loaded["first_inference_ms"],
+        "precision": precision_record(samples, profile, stopped_by),
+        "timing": {"profile": profile.name, "warmup_iters": loaded["warmup_iters"], "warmup_s": loaded["warmup_s"],
+                   "capped": stopped_by == "time cap", "stopped_by": stopped_by, "min_iters": profile.min_iters,
+                   "min_s": profile.min_s, "max_s": profile.max_s, "target_pct": profile.target_pct},
+    }
 
 
 IO_ITERS = 10  # a handful: the figure says what the work around the model costs, not a benchmark of it
 
 
-def io_latency_ms(session, batch: np.ndarray, iters: int = IO_ITERS) -> dict[str, Any]:
-    """Time ``prepare_input`` + ``finish`` (the work around the model that ``run`` does not hold) per call.
-    The model runs once, for a real output to finish; finishing reads it again each time, so a slow
-    model adds no runs here."""
-    raw = session.run(session.prepare_input(batch))
+def io_latency_ms(session, batch: np.ndarray, raw, iters: int = IO_ITERS) -> dict[str, Any]:
+    """Time ``prepare_input`` + ``finish`` (the work around the model that ``run`` does not hold) per call,
+    on the output of the last timed call (finishing reads it again each time: no extra model run)."""
     samples = []
     for _ in range(iters):
         t0 = time.perf_counter_ns()

@@ -1,4 +1,5 @@
-"""Run a job (prepare a model, or measure one cell) in its own process with a time limit.
+"""Run a job (prepare a model, or measure one cell) in its own process with a time limit, or hold a cell
+loaded in its own process (``Worker``) and send it requests, each with a time limit.
 
 A crash, a hang or an out-of-memory kill in the child becomes a ``failed`` record with a one-line
 reason; the parent goes on (optimum-benchmark's process launcher, timm's bulk_runner).
@@ -9,8 +10,10 @@ import ctypes
 import json
 import os
 import signal
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +84,85 @@ def _kill_group(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait()
+
+
+class Worker:
+    """A cell held loaded in its own process (``worker --serve``): ``request`` sends one step and waits for its
+    reply. A crash, a hang past the time limit or an out-of-memory kill becomes a ``failed`` reply, and the
+    process is gone; the caller records the cell as failed and goes on with the others."""
+
+    def __init__(self, job: dict[str, Any], workdir: Path, *, env: dict[str, str] | None = None,
+                 python: str | None = None) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        job_path, self.log_path = workdir / "job.json", workdir / "log.txt"
+        job_path.write_text(json.dumps(job, default=str))
+        read_fd, write_fd = os.pipe()
+        child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        command = [python or sys.executable, "-m", "edgebench.harness.worker", "--serve", str(job_path), str(write_fd)]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
+                                         env=child_env, start_new_session=True, preexec_fn=_die_with_parent,
+                                         pass_fds=(write_fd,))
+        os.close(write_fd)
+        self.replies = read_fd
+        self.buffer = b""
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def request(self, op: str, timeout_s: float, **arguments: Any) -> dict[str, Any]:
+        if not self.alive:
+            return self._gone()
+        try:
+            self.proc.stdin.write((json.dumps({"op": op, **arguments}) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return self._gone()
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            ready = select.select([self.replies], [], [], max(left, 0))[0] if left > 0 else []
+            if not ready:
+                self.kill()
+                return {"status": "failed", "reason": f"timed out after {timeout_s:g} s (hung or too slow); raise --timeout"}
+            chunk = os.read(self.replies, 1 << 20)
+            if not chunk:
+                return self._gone()
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return json.loads(line)
+
+    def _gone(self) -> dict[str, Any]:
+        """The process ended without a reply: name the signal, or the exit code and the log's last line."""
+        try:
+            returncode = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            returncode = self.proc.returncode
+        self.close()
+        if returncode < 0:
+            return {"status": "failed", "reason": _signal_reason(returncode)}
+        tail = _last_line(self.log_path)
+        return {"status": "failed",
+                "reason": f"worker exited with code {returncode} and no result" + (f": {tail}" if tail else "")}
+
+    def close(self) -> None:
+        """Let the process go (``exit``), killing it if it does not end within a few seconds."""
+        if self.alive:
+            try:
+                self.proc.stdin.write(b'{"op": "exit"}\n')
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (BrokenPipeError, OSError, subprocess.TimeoutExpired):
+                self.kill()
+        if self.replies is not None:
+            os.close(self.replies)
+            self.replies = None
+
+    def kill(self) -> None:
+        if self.alive:
+            _kill_group(self.proc)
+        if self.replies is not None:
+            os.close(self.replies)
+            self.replies = None

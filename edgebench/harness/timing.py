@@ -1,7 +1,10 @@
-"""Latency measurement: warm-up, then timed runs until a minimum count *and* a minimum duration are met.
+"""Latency measurement: warm-up, then timed runs until the median is known to a stated precision, its
+minimum count *and* duration are met, or a time cap stops it (and the result says so).
 
-The rule follows MLPerf LoadGen (min_query_count and min_duration) and trtexec (--iterations,
---duration, --warmUp); a cap stops very slow cells and the result says so.
+The minimums follow MLPerf LoadGen (min_query_count and min_duration) and trtexec (--iterations,
+--duration, --warmUp); the precision rule stops a stable slow cell early and gives a noisy small one more
+calls. ``measure`` times one block (GPU cells, cross-checks); the sweep times a model's cells in
+interleaved rounds (edgebench.pipeline.measure) with the same profile and the same stopping rule.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import numpy as np
 from edgebench.errors import ConfigError
 
 
-_FLAGS = {"warmup_iters": "--warmup", "min_iters": "--iterations", "min_s": "--duration", "max_s": "--max-duration"}
+_FLAGS = {"warmup_iters": "--warmup", "min_iters": "--iterations", "min_s": "--duration", "max_s": "--max-duration",
+          "target_pct": "--median-ci", "round_s": "--round"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,23 +27,27 @@ class TimingProfile:
     """How long a cell is timed. The default is what a careful user would trust; ``quick`` is for a look."""
 
     name: str = "default"
-    warmup_iters: int = 10
+    warmup_iters: int = 10  # the first inference counts as one
     warmup_s: float = 1.0
-    warmup_max_s: float = 15.0
-    min_iters: int = 50
-    min_s: float = 3.0
-    max_s: float = 120.0
-    floor_iters: int = 5  # even a capped cell gets this many timed runs
+    warmup_max_s: float = 10.0  # a slow model's first call or two are its warm-up
+    min_iters: int = 6  # the fewest calls whose extremes bound the median at 95%
+    min_s: float = 2.0
+    max_s: float = 60.0  # timed seconds per cell; a cell stopped here records the precision it reached
+    floor_iters: int = 3  # even a capped cell gets this many timed runs
+    target_pct: float = 1.0  # stop once the 95% interval of the median is within ±target_pct of it
+    round_s: float = 0.5  # timed seconds per cell and round when a model's cells are interleaved
 
     def __post_init__(self) -> None:
         for name in ("warmup_iters", "min_iters", "floor_iters"):
             if getattr(self, name) < 0 or not isinstance(getattr(self, name), int):
                 raise ConfigError(f"{_FLAGS.get(name, name)} must be a non-negative integer, got {getattr(self, name)!r}")
-        for name in ("warmup_s", "warmup_max_s", "min_s", "max_s"):
+        for name in ("warmup_s", "warmup_max_s", "min_s", "max_s", "target_pct", "round_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{_FLAGS.get(name, name)} must be non-negative, got {getattr(self, name)!r}")
         if self.min_iters < 1:
             raise ConfigError("at least one timed iteration is needed (--iterations ≥ 1)")
+        if self.target_pct <= 0 or self.round_s <= 0:
+            raise ConfigError(f"{'--median-ci' if self.target_pct <= 0 else '--round'} must be a positive number")
         if self.max_s < self.min_s:
             raise ConfigError(f"--max-duration ({self.max_s}) must not be shorter than --duration ({self.min_s})")
 
@@ -49,8 +57,8 @@ class TimingProfile:
 
 PROFILES = {
     "default": TimingProfile(),
-    "quick": TimingProfile(name="quick", warmup_iters=3, warmup_s=0.2, warmup_max_s=5.0, min_iters=10, min_s=1.0,
-                           max_s=20.0, floor_iters=3),
+    "quick": TimingProfile(name="quick", warmup_iters=3, warmup_s=0.2, warmup_max_s=5.0, min_iters=6, min_s=1.0,
+                           max_s=20.0, floor_iters=3, target_pct=2.0, round_s=0.25),
 }
 
 
@@ -93,13 +101,42 @@ class Measurement:
     latency: LatencyStats
     warmup_iters: int
     warmup_s: float
-    capped: bool  # stopped by max_s before min_iters/min_s were met
+    capped: bool  # stopped by max_s before the median was known to the target
+    stopped_by: str | None = None
+    precision: dict[str, Any] | None = None
+
+
+def precision_record(samples_ms: list[float], profile: TimingProfile, stopped_by: str | None) -> dict[str, Any]:
+    """How well the median is known: its 95% order-statistic interval against the profile's target."""
+    from edgebench.stats import median_interval
+
+    interval = median_interval(samples_ms)
+    met = interval.reached_level and interval.half_width_pct <= profile.target_pct
+    return {**interval.to_dict(), "target_pct": profile.target_pct, "met": met, "stopped_by": stopped_by}
+
+
+def stop_reason(samples_ms: list[float], timed_s: float, profile: TimingProfile) -> str | None:
+    """Why timing may stop now: "precision" (minimums met and the median known to the target), "time cap"
+    (past max_s with at least floor_iters calls), or None (go on)."""
+    n = len(samples_ms)
+    if n >= profile.min_iters and timed_s >= profile.min_s:
+        from edgebench.stats import median_interval
+
+        interval = median_interval(samples_ms)
+        if interval.reached_level and interval.half_width_pct <= profile.target_pct:
+            return "precision"
+    if timed_s >= profile.max_s and n >= max(profile.floor_iters, 1):
+        return "time cap"
+    return None
+
+
+CHECK_EVERY_S = 0.25  # how often a block checks the precision of its median (an O(n) computation)
 
 
 def measure(call: Callable[[], object], profile: TimingProfile, clock: Callable[[], int] = time.perf_counter_ns,
             after: Callable[[], None] | None = None) -> Measurement:
-    """Warm up, then time ``call`` one invocation at a time. ``after`` runs after each timed call, outside
-    the timed span (the GPU path reads its CUDA events there)."""
+    """Warm up, then time ``call`` one invocation at a time in one block until ``stop_reason`` says so.
+    ``after`` runs after each timed call, outside the timed span (the GPU path reads its CUDA events there)."""
     start = clock()
     warm = 0
     while True:
@@ -113,18 +150,21 @@ def measure(call: Callable[[], object], profile: TimingProfile, clock: Callable[
     warmup_s = (clock() - start) / 1e9
 
     samples: list[float] = []
-    begin = clock()
-    capped = False
+    timed_ns = 0
+    next_check = 0.0
     while True:
         t0 = clock()
         call()
-        samples.append((clock() - t0) / 1e6)
+        took = clock() - t0
+        samples.append(took / 1e6)
+        timed_ns += took
         if after is not None:
             after()
-        elapsed = (clock() - begin) / 1e9
-        if len(samples) >= profile.min_iters and elapsed >= profile.min_s:
-            break
-        if elapsed >= profile.max_s and len(samples) >= max(profile.floor_iters, 1):
-            capped = True
-            break
-    return Measurement(latency=LatencyStats.from_samples(samples), warmup_iters=warm, warmup_s=warmup_s, capped=capped)
+        timed_s = timed_ns / 1e9
+        if timed_s >= next_check or len(samples) <= profile.min_iters:
+            reason = stop_reason(samples, timed_s, profile)
+            if reason:
+                break
+            next_check = timed_s + CHECK_EVERY_S
+    return Measurement(latency=LatencyStats.from_samples(samples), warmup_iters=warm, warmup_s=warmup_s,
+                       capped=reason == "time cap", stopped_by=reason, precision=precision_record(samples, profile, reason))

@@ -1,7 +1,12 @@
-"""Entry point of an isolated worker process: ``python -m edgebench.harness.worker JOB.json RESULT.json``.
+"""Entry point of an isolated worker process.
 
-It runs one job and writes one record. Anything it raises becomes ``status: failed`` with a one-line
-reason (the traceback goes to the worker's log); a crash leaves no record and the parent names the signal.
+``python -m edgebench.harness.worker JOB.json RESULT.json`` runs one job and writes one record.
+``python -m edgebench.harness.worker --serve JOB.json FD`` holds one cell loaded and answers the parent's
+requests (one JSON line each on stdin: ``load``, ``slice``, ``sustained``, ``finish``, ``exit``) with one
+JSON line each on file descriptor FD: a model's cells stay loaded while they are timed in turns.
+
+Anything a job raises becomes ``status: failed`` with a one-line reason (the traceback goes to the worker's
+log); a crash leaves no record and the parent names the signal.
 """
 from __future__ import annotations
 
@@ -68,22 +73,59 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
 
 
+def _guarded(step) -> dict[str, Any]:
+    from edgebench.errors import EdgebenchError, NotSupportedHere
+
+    try:
+        return step()
+    except NotSupportedHere as exc:
+        return {"status": "skipped", "reason": str(exc)}
+    except EdgebenchError as exc:
+        return {"status": "failed", "reason": str(exc)}
+    except Exception as exc:  # any runtime error becomes a recorded failure
+        traceback.print_exc()
+        return {"status": "failed", "reason": _one_line(exc)}
+
+
+def serve(job: dict[str, Any], reply_fd: int) -> int:
+    """Answer the parent's requests for one cell until ``exit`` or the end of stdin."""
+    from edgebench.harness.cell import CellRunner
+
+    replies = os.fdopen(reply_fd, "w", buffering=1)
+    runner: CellRunner | None = None
+
+    def load() -> dict[str, Any]:
+        nonlocal runner
+        inject_fault(job.get("key", ""))
+        runner = CellRunner(job)
+        return runner.load()
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        op = request.pop("op")
+        if op == "exit":
+            break
+        if op == "load":
+            reply = _guarded(load)
+        elif runner is None or op not in ("slice", "sustained", "finish"):
+            reply = {"status": "failed", "reason": f"unexpected request {op!r} (load first; then slice, sustained, finish)"}
+        else:
+            reply = _guarded(lambda: getattr(runner, op)(**request))
+        replies.write(json.dumps(reply, default=str) + "\n")
+        if reply.get("status") != "ok" or op == "finish":
+            break
+    replies.close()
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--serve":
+        return serve(json.loads(Path(argv[1]).read_text()), int(argv[2]))
     job_path, result_path = Path(argv[0]), Path(argv[1])
     job = json.loads(job_path.read_text())
     if not job.get("online", True):
         os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: no retries against a dead network
-    from edgebench.errors import EdgebenchError, NotSupportedHere
-
-    try:
-        record = run_job(job)
-    except NotSupportedHere as exc:
-        record = {"status": "skipped", "reason": str(exc)}
-    except EdgebenchError as exc:
-        record = {"status": "failed", "reason": str(exc)}
-    except Exception as exc:  # any runtime error becomes a recorded failure
-        traceback.print_exc()
-        record = {"status": "failed", "reason": _one_line(exc)}
+    record = _guarded(lambda: run_job(job))
     tmp = result_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, default=str))
     os.replace(tmp, result_path)

@@ -15,8 +15,8 @@ from edgebench.cache import content_key, file_sha256, publish, slug, staging_dir
 from edgebench.data.evalset import load_crops
 from edgebench.errors import CellFailure
 from edgebench.export.artifact import Artifact
-from edgebench.harness.env import package_version
-from edgebench.harness.memory import lifetime_peak_rss_mb
+from edgebench.machine.env import package_version
+from edgebench.machine.memory import lifetime_peak_rss_mb
 from edgebench.models.spec import ModelSpec
 from edgebench.quantize.base import CalibrationData, QuantOptions, get_recipe
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from edgebench.export.artifact import Artifact
 from edgebench.export.onnx_export import INPUT_NAME
-from edgebench.harness.env import cpu_flags
+from edgebench.machine.env import cpu_flags
 from edgebench.models.spec import ModelSpec
 from edgebench.quantize.base import CalibrationData, Recipe
 

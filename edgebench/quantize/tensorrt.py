@@ -29,8 +29,8 @@ import numpy as np
 from edgebench.errors import CellFailure, NotSupportedHere
 from edgebench.export.artifact import Artifact
 from edgebench.export.onnx_export import INPUT_NAME
-from edgebench.harness.env import package_version
-from edgebench.harness.gpus import gpu_identity
+from edgebench.machine.env import package_version
+from edgebench.machine.gpus import gpu_identity
 from edgebench.models.spec import ModelSpec
 from edgebench.quantize.base import CalibrationData, Recipe
 

@@ -7,7 +7,7 @@ from edgebench.runtimes import get_runtime
 
 if TYPE_CHECKING:
     from edgebench.config import RunConfig
-    from edgebench.harness.sweep import Cell
+    from edgebench.pipeline.plan import Cell
 
 # 2: accuracy, quantization, calibration, speed-up vs FP32; 3: GPU timing and memory;
 # 4: equal conditions read back (threads_reported, static_shape), the timed span stated (timed_span) with the work

@@ -29,7 +29,7 @@ MOBILE_RUNTIMES = ("litert", "executorch", "coreml", "ncnn")
 
 def default_runtimes() -> tuple[str, ...]:
     """The CPU runtimes, and the GPU runtimes too where ``nvidia-smi`` lists a GPU."""
-    from edgebench.harness.gpus import has_gpu
+    from edgebench.machine.gpus import has_gpu
 
     return DEFAULT_RUNTIMES + GPU_RUNTIMES if has_gpu() else DEFAULT_RUNTIMES
 

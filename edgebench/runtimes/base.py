@@ -128,7 +128,7 @@ class Runtime(ABC):
 
     @classmethod
     def version(cls) -> str:
-        from edgebench.harness.env import package_version
+        from edgebench.machine.env import package_version
 
         return package_version(cls.distribution())
 

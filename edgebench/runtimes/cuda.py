@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edgebench.errors import CellFailure, NotSupportedHere
-from edgebench.harness.gpus import has_gpu, no_gpu_reason
+from edgebench.machine.gpus import has_gpu, no_gpu_reason
 from edgebench.runtimes.base import Availability, Runtime, Session
 
 GRAPH_WARMUP = 3  # runs on the capture stream before recording: lazy initialisation must not be captured

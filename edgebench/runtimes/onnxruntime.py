@@ -80,7 +80,7 @@ class OnnxRuntimeRuntime(Runtime):
     @classmethod
     def distribution(cls) -> str:
         # onnxruntime-gpu provides the same package (with the CPU provider) under another distribution name
-        from edgebench.harness.env import package_version
+        from edgebench.machine.env import package_version
 
         return "onnxruntime" if package_version("onnxruntime") or not package_version("onnxruntime-gpu") else "onnxruntime-gpu"
 

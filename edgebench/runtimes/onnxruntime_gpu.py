@@ -20,8 +20,8 @@ from typing import Any
 from edgebench.cache import file_sha256
 from edgebench.errors import CellFailure
 from edgebench.export.artifact import Artifact
-from edgebench.harness.env import package_version
-from edgebench.harness.gpus import has_gpu, no_gpu_reason
+from edgebench.machine.env import package_version
+from edgebench.machine.gpus import has_gpu, no_gpu_reason
 from edgebench.models.spec import ModelSpec
 from edgebench.runtimes.base import Availability, Session, SessionOptions
 from edgebench.runtimes.cuda import CudaSession, GpuRuntime, cuda_versions, torch_cuda

@@ -14,7 +14,7 @@ from typing import Any
 
 from edgebench.errors import CellFailure
 from edgebench.export.artifact import Artifact
-from edgebench.harness.gpus import has_gpu, no_gpu_reason
+from edgebench.machine.gpus import has_gpu, no_gpu_reason
 from edgebench.models.spec import ModelSpec
 from edgebench.runtimes.base import Availability, Session, SessionOptions
 from edgebench.runtimes.cuda import CudaSession, GpuRuntime, cuda_versions, torch_cuda

@@ -10,7 +10,7 @@ import stat
 import pytest
 from conftest import FAST, run_cli
 
-from edgebench.harness.gpus import has_gpu
+from edgebench.machine.gpus import has_gpu
 from edgebench.runtimes import DEFAULT_RUNTIMES, GPU_RUNTIMES, default_runtimes, get_runtime
 
 pytestmark = pytest.mark.skipif(has_gpu(), reason="this machine has an NVIDIA GPU: tests/runtimes/test_gpu.py runs")

@@ -21,7 +21,7 @@ from edgebench.results.store import RUN_FILE
 if TYPE_CHECKING:
     from edgebench.config import RunConfig
     from edgebench.data.evalset import ImageSets
-    from edgebench.harness.sweep import Cell
+    from edgebench.pipeline.plan import Cell
 
 ENV_FILE = "environment.json"
 NEW_RUN = "start a new run (--out DIR) instead"
@@ -83,7 +83,7 @@ def machine_differences(recorded: dict[str, Any], current: dict[str, Any]) -> li
 
 def check_machine(run_dir: Path, config: "RunConfig", records: list[dict[str, Any]]) -> None:
     """Refuse when environment.json, or a finished cell's environment, describes another machine."""
-    from edgebench.harness.env import capture
+    from edgebench.machine.env import capture
 
     current = capture(config.device_name)
     recorded: list[tuple[str, dict[str, Any]]] = []

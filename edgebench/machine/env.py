@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edgebench.harness.gpus import gpus
+from edgebench.machine.gpus import gpus
 
 # The instruction sets that decide which kernels the runtimes pick on x86 (and NEON/SVE on Arm).
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",

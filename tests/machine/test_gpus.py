@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgebench.harness import gpus
+from edgebench.machine import gpus
 
 FOUND = ({"name": "NVIDIA A100-SXM4-80GB", "compute_cap": "8.0", "uuid": "GPU-aaaa-1111"},
          {"name": "NVIDIA H100 80GB HBM3", "compute_cap": "9.0", "uuid": "GPU-bbbb-2222"})

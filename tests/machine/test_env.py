@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from edgebench.harness import env
+from edgebench.machine import env
 
 
 def _cgroup(monkeypatch, tmp_path, version: str, **files: str) -> None:
@@ -48,7 +48,7 @@ def test_real_affinity_is_read():
     import subprocess
     import sys
 
-    code = "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); from edgebench.harness import env; " \
+    code = "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); from edgebench.machine import env; " \
            "print(env.usable_cpus(), env.capture()['usable_cpus'])"
     from conftest import REPO
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgebench.harness import memory
+from edgebench.machine import memory
 
 
 def test_peak_rss_covers_only_what_follows_a_reset():

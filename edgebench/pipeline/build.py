@@ -1,0 +1,167 @@
+"""Build: prepare each model (weights, ONNX export, parity check) and build each (runtime, precision)
+artifact with the precision's recipe, each job in its own process, cached across runs.
+
+``LocalBuild`` builds here; ``BundleBuild`` (edgebench.pipeline.bundle) takes the artifacts of an
+``edgebench export`` folder instead. Both answer the same four questions for the measure step.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from edgebench.cache import slug
+from edgebench.config import RunConfig
+from edgebench.data.evalset import SYNTHETIC_WARNING, ImageSets, materialize, synthetic_crops
+from edgebench.harness.isolation import run_isolated
+from edgebench.harness.trust import untrusted_reasons
+from edgebench.models.spec import ModelSpec
+from edgebench.pipeline.plan import Cell, engine_batches, need_calibration
+from edgebench.runtimes import get_runtime
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    # OpenMP/MKL pools read these at start-up; set for the child only, so every runtime gets the same budget.
+    n = str(threads)
+    return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
+
+
+class LocalBuild:
+    """Prepares models and builds artifacts on this machine; job logs go under ``log_dir``."""
+
+    def __init__(self, config: RunConfig, images: ImageSets, log_dir: Path, threads: int,
+                 say: Callable[[str], None]) -> None:
+        self.config, self.images, self.log_dir, self.threads, self.say = config, images, Path(log_dir), threads, say
+        self._online: dict[str, bool] = {}
+        self._built: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    # -- the model --------------------------------------------------------------------------------------
+    def prepare(self, spec: ModelSpec) -> dict[str, Any]:
+        """Weights, the FP32 ONNX export and its parity check: ``{"status": "ok", "artifacts": {...}, ...}``."""
+        self.say(f"preparing {spec.id} (weights, ONNX export, parity check)...")
+        job = {"kind": "prepare", "key": f"{spec.id}|prepare", "model": spec.to_dict(), "weights": self.config.weights,
+               "checkpoint": self.config.checkpoint, "seed": self.config.seed,
+               "cache_dir": str(self.config.cache_path), "online": self._online_for(spec)}
+        record = run_isolated(job, self.log_dir / slug(spec.id + "-prepare"),
+                              timeout_s=self.config.prepare_timeout_s, env=thread_env(self.threads))
+        if record["status"] == "ok":
+            weights = record["weights"]
+            if weights["weights"] == "random":
+                self.say(f"  WARNING {spec.id}: {weights['note']}")
+            parity = record.get("parity") or {}
+            if parity.get("ok") is False:
+                self.say(f"  WARNING {spec.id}: {untrusted_reasons(record)[0]}")
+            elif "cosine" in parity:
+                self.say(f"  {'cached export' if record.get('cached') else 'exported'} ({record.get('exporter')}), "
+                         f"parity max abs err {parity['max_abs_err']:.2e}, cosine {parity['cosine']:.6f}")
+        else:
+            self.say(f"  FAILED to prepare {spec.id}: {record['reason']}")
+        return record
+
+    def _online_for(self, spec: ModelSpec) -> bool:
+        from edgebench.models.torch_models import hub_reachable
+
+        if self.config.weights == "random" or self.config.checkpoint or spec.source not in ("timm", "torchvision"):
+            return False
+        if spec.source not in self._online:
+            self._online[spec.source] = hub_reachable(spec.source)
+            if not self._online[spec.source]:
+                self.say(f"the {spec.source} weights hub is not reachable: pretrained weights only from the local cache")
+        return self._online[spec.source]
+
+    def needs_calibration(self, cells: list[Cell]) -> bool:
+        return need_calibration(cells)
+
+    def model_inputs(self, spec: ModelSpec, prepared: dict[str, Any], cells: list[Cell],
+                     reference_dir: Path | None = None) -> dict[str, Any]:
+        """Per model: the evaluation crops and FP32 reference outputs (when ``reference_dir`` is given and
+        there are evaluation images), and the calibration crops if a cell needs them."""
+        cache = self.config.cache_path
+        inputs: dict[str, Any] = {}
+        images = self.images
+        if images.has_eval and reference_dir is not None:
+            if images.num_classes and spec.num_classes != images.num_classes:
+                inputs["eval_error"] = (f"the model predicts {spec.num_classes} classes but the dataset has "
+                                        f"{images.num_classes}; give a dataset of the model's classes")
+            else:
+                inputs["eval"] = materialize([p for p, _ in images.eval_samples], spec.preprocess, cache,
+                                             labels=[label for _, label in images.eval_samples], say=self.say)
+                inputs["reference"] = self.reference(spec, prepared, inputs["eval"], reference_dir)
+        if self.needs_calibration(cells):
+            if images.calib_paths:
+                inputs["calibration"] = materialize(list(images.calib_paths), spec.preprocess, cache, say=self.say)
+            else:
+                inputs["calibration"] = synthetic_crops(min(self.config.calib_size, 64), spec.preprocess,
+                                                        self.config.seed, cache)
+        return inputs
+
+    def reference(self, spec: ModelSpec, prepared: dict[str, Any], eval_ref: dict[str, Any],
+                  out_dir: Path) -> dict[str, Any]:
+        """FP32 outputs on the evaluation images: PyTorch for torch models, ONNX Runtime for an ONNX file."""
+        runtime = "pytorch" if "torch" in prepared.get("artifacts", {}) else "onnxruntime"
+        fmt = "torch" if runtime == "pytorch" else "onnx"
+        out = Path(out_dir) / f"{slug(spec.id)}-reference.npy"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        job = {"kind": "reference", "key": f"{spec.id}|reference", "model": spec.to_dict(), "runtime": runtime,
+               "threads": self.threads, "batch_size": spec.fixed_batch or 32, "eval": eval_ref,
+               "artifact": prepared["artifacts"][fmt], "out": str(out)}
+        self.say(f"  FP32 reference outputs ({runtime}) on {eval_ref['count']} images...")
+        record = run_isolated(job, self.log_dir / slug(spec.id + "-reference"),
+                              timeout_s=self.config.prepare_timeout_s, env=thread_env(self.threads))
+        if record["status"] == "ok":
+            self.say(f"  reference top-1 {record['top1']:.2%}, top-5 {record['top5']:.2%}")
+        else:
+            self.say(f"  FAILED to compute the reference outputs: {record['reason']}")
+        return record
+
+    # -- the artifacts ----------------------------------------------------------------------------------
+    def artifact(self, cell: Cell, prepared: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+        """The artifact a cell runs: the prepared one, or one built by the precision's recipe (once per model,
+        runtime and precision; every batch size shares it). ``{"artifact": ...}`` (with ``quantization`` when
+        built), ``{"skip": why}`` or ``{"reason": why it failed}``."""
+        runtime = get_runtime(cell.runtime)
+        recipe = runtime.recipes.get(cell.precision)
+        if recipe is None:
+            artifact = next((prepared["artifacts"][f] for f in runtime.formats if f in prepared.get("artifacts", {})), None)
+            if artifact is None:
+                return {"reason": prepared.get("export_error") or f"no {'/'.join(runtime.formats)} artifact was produced"}
+            return {"artifact": artifact}
+        key = (cell.model.id, cell.runtime, cell.precision)
+        if key not in self._built:
+            self._built[key] = self._quantize(cell, recipe, prepared, inputs)
+        return self._built[key]
+
+    def _quantize(self, cell: Cell, recipe: str, prepared: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+        from edgebench import toolchains
+        from edgebench.quantize.base import recipe_class
+
+        recipe_cls = recipe_class(recipe)
+        source = prepared.get("artifacts", {}).get(recipe_cls.source_format)
+        if source is None:
+            return {"reason": prepared.get("export_error") or f"no {recipe_cls.source_format} artifact to convert"}
+        python, missing = toolchains.python_for(recipe_cls.toolchain_env)
+        if python is None:
+            return {"skip": missing}
+        calibration = inputs.get("calibration")
+        job = {"kind": "quantize", "key": f"{cell.model.id}|{cell.runtime}|{cell.precision}|quantize",
+               "model": cell.model.to_dict(), "source": source, "recipe": recipe,
+               "options": self.config.quant.to_dict(), "calibration": calibration,
+               "batch_sizes": engine_batches(cell.model, self.config.batch_sizes),
+               "calib_source": self.images.calib_source if calibration and not calibration["synthetic"] else "synthetic",
+               "cache_dir": str(self.config.cache_path)}
+        self.say(f"  building {cell.precision} artifact for {cell.runtime} ({recipe.rpartition(':')[2]})...")
+        own_env = toolchains.worker_env() if python != sys.executable else {}
+        record = run_isolated(job, self.log_dir / slug(job["key"]), python=python,
+                              timeout_s=self.config.prepare_timeout_s, env={**thread_env(self.threads), **own_env})
+        if record["status"] != "ok":
+            return {"reason": f"{cell.precision} conversion failed: {record['reason']}"}
+        return record
+
+    def annotate(self, record: dict[str, Any]) -> None:
+        """Fields this source adds to every record (a bundle says where its artifacts came from)."""
+
+
+def calibration_warning(cells: list[Cell], images: ImageSets) -> str | None:
+    if need_calibration(cells) and images.calib_source == "synthetic":
+        return f"WARNING: INT8 cells are {SYNTHETIC_WARNING}. Pass --calib-data DIR or --data DIR."
+    return None

@@ -1,0 +1,277 @@
+"""A run: plan its cells, build what each model needs, measure each model's cells group by group (a model at
+one batch size, timed in interleaved rounds), and store each result.
+
+Results are appended as each group ends (a reduced precision's speed-up is taken against its FP32 sibling
+of the same rounds); ``resume`` skips the cells already in the results file.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from edgebench import __version__
+from edgebench.config import RunConfig
+from edgebench.data.evalset import IMAGE_LISTS, SYNTHETIC_WARNING, ImageSets, write_image_lists
+from edgebench.errors import ConfigError
+from edgebench.harness.trust import untrusted_reasons
+from edgebench.machine import env as envmod
+from edgebench.models.spec import ModelSpec
+from edgebench.pipeline.build import LocalBuild, calibration_warning, thread_env
+from edgebench.pipeline.measure import Entry, GroupMeasure
+from edgebench.pipeline.plan import Cell, plan, skip_reason
+from edgebench.pipeline.resume import ENV_FILE
+from edgebench.results.schema import SCHEMA_VERSION, base_record
+from edgebench.results.store import RUN_FILE, ResultStore
+from edgebench.runtimes import get_runtime
+
+SLOWER_MARGIN = 1.05  # a reduced precision counts as slower than FP32 beyond run-to-run noise
+
+
+def prepare_run_dir(run_dir: Path, config: RunConfig, images: ImageSets | None = None) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot write to output folder {run_dir} ({exc.strerror}); pass --out with a writable folder") from None
+    if (run_dir / "results.jsonl").exists():
+        raise ConfigError(f"{run_dir} already holds a run; resume it with --resume {run_dir} or choose another --out")
+    meta = {"edgebench": __version__, "schema_version": SCHEMA_VERSION,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "config": config.to_dict()}
+    if images is not None and (images.has_eval or images.calib_paths):
+        described = images.describe()
+        meta["images"] = {"files": write_image_lists(images, run_dir), "eval_images": described["eval_images"],
+                          "calib_images": described["calib_images"], "calib_source": described["calib_source"],
+                          "eval_id": described["eval_id"], "calib_id": described["calib_id"]}
+    (run_dir / RUN_FILE).write_text(json.dumps(meta, indent=1, default=str))
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    """The configuration of a run folder, after checking it was written by this edgebench and schema."""
+    from edgebench.pipeline.resume import read_run
+
+    return read_run(Path(run_dir))[1]
+
+
+class Sweep:
+    """Runs the cells of one run folder. ``build`` is where artifacts come from (default: built here);
+    ``progress`` shows what runs now (default: lines on stderr)."""
+
+    def __init__(self, config: RunConfig, specs: list[ModelSpec], runtimes: list[str], run_dir: Path,
+                 say: Callable[[str], None] | None = None, images: ImageSets | None = None,
+                 build: LocalBuild | None = None, progress=None) -> None:
+        self.config, self.specs, self.runtimes, self.run_dir = config, specs, runtimes, Path(run_dir)
+        self.images = images or ImageSets()
+        self.store = ResultStore(self.run_dir)
+        self.progress = progress
+        self.say = say or (progress.log if progress else (lambda text: print(text, file=sys.stderr, flush=True)))
+        self.threads = config.threads or envmod.usable_cpus()
+        self.build = build or LocalBuild(config, self.images, self.run_dir / "logs", self.threads, self.say)
+        # The image lists this run folder holds (written when it was created), referenced from the records.
+        self.image_files = {kind: name for kind, name in IMAGE_LISTS.items() if (self.run_dir / name).exists()}
+
+    def check_resumable(self) -> None:
+        """Refuse to add cells to this folder unless they would be measured as its cells were: same
+        machine and software, same plan, threads, seed, timing and images (ConfigError saying what differs).
+        Call before ``run``, which rewrites environment.json."""
+        from edgebench.pipeline.resume import check_images, check_machine, check_records
+
+        self.store.repair()
+        records = self.store.load()
+        check_machine(self.run_dir, self.config, records)
+        check_records(self.run_dir, records, plan(self.specs, self.runtimes, self.config), self.threads, self.config,
+                      self.images)
+        check_images(self.run_dir, self.images)
+
+    def run(self) -> list[dict[str, Any]]:
+        removed = self.store.repair()
+        if removed:
+            self.say(f"dropped a torn last line ({removed} bytes) from an interrupted write")
+        environment = envmod.capture(self.config.device_name)
+        (self.run_dir / ENV_FILE).write_text(json.dumps(environment, indent=1))
+        done = self.store.finished_keys()
+        cells = plan(self.specs, self.runtimes, self.config)
+        todo = [c for c in cells if c.key not in done]
+        self.say(f"edgebench {__version__}: {len(cells)} cells ({len(cells) - len(todo)} already done), "
+                 f"{self.threads} threads, timing profile '{self.config.profile.name}' (median to "
+                 f"±{self.config.profile.target_pct:g}%), results in {self.run_dir}")
+        self._say_images(todo)
+        self.finished = {r["key"]: r for r in self.store.load()}
+        self.environment = environment
+        for spec in self.specs:
+            pending = [c for c in todo if c.model.id == spec.id]
+            if pending:
+                self._run_model(spec, pending)
+        return self.store.load()
+
+    # -- one model: build, then measure each batch size's group ------------------------------------------
+    def _run_model(self, spec: ModelSpec, pending: list[Cell]) -> None:
+        runnable = [c for c in pending if not skip_reason(c)]
+        prepared = self.build.prepare(spec) if runnable else None
+        inputs = {}
+        if prepared and prepared.get("status") == "ok":
+            inputs = self.build.model_inputs(spec, prepared, runnable, reference_dir=self.run_dir / "eval")
+        for batch in dict.fromkeys(c.batch_size for c in pending):
+            group = [c for c in pending if c.batch_size == batch]
+            entries, records = [], {}
+            for cell in group:
+                outcome = self._entry(cell, prepared, inputs)
+                if isinstance(outcome, Entry):
+                    entries.append(outcome)
+                else:
+                    records[cell.key] = outcome
+            if entries:
+                measured = GroupMeasure(entries, self.config.profile, timeout_s=self.config.cell_timeout_s,
+                                        log_dir=self.run_dir / "logs", env=thread_env(self.threads),
+                                        threads=self.threads, usable_cpus=envmod.usable_cpus(),
+                                        sustained_min=self.config.sustained_min,
+                                        status=self.progress.status if self.progress else (lambda text: None)).run()
+                for entry, record in zip(entries, measured):
+                    self._annotate_accuracy(record, inputs, inputs.get("reference") or {})
+                    records[entry.cell.key] = record
+            self._store_group([records[c.key] for c in group])
+
+    def _store_group(self, records: list[dict[str, Any]]) -> None:
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for record in records:
+            record["finished_at"] = record.get("finished_at") or stamp
+            self.build.annotate(record)
+        by_key = {r["key"]: r for r in records}
+        for record in records:
+            compare_with_fp32(record, {**self.finished, **by_key})
+        for record in records:
+            self.store.append(record)
+            self.finished[record["key"]] = record
+            self.say(progress_line(record))
+            if (record.get("contention") or {}).get("busy"):
+                self.say(f"      WARNING machine busy: {record['contention']['note']}")
+            if record.get("slower_than_fp32"):
+                slow = record["slower_than_fp32"]
+                self.say(f"      WARNING slower than fp32 ({slow['ratio']:.2f}x the fp32 p50): {slow['likely_reason']}")
+            if self.progress:
+                self.progress.advance(1)
+
+    def _entry(self, cell: Cell, prepared: dict[str, Any] | None, inputs: dict[str, Any]) -> Entry | dict[str, Any]:
+        """The cell ready to measure, or its final record when it is skipped or its build failed."""
+        record = base_record(cell, self.config, self.threads, prepared, self.environment)
+        record["untrusted"] = untrusted_reasons(prepared)
+        why_not = skip_reason(cell)
+        if why_not:
+            return {**record, "status": "skipped", "reason": why_not}
+        if prepared is None or prepared.get("status") != "ok":
+            return {**record, "status": "failed", "reason": f"model preparation failed: {(prepared or {}).get('reason')}"}
+        built = self.build.artifact(cell, prepared, inputs)
+        quantization = built.get("quantization")
+        if quantization:
+            record["quantization"] = quantization
+            record["calibration"] = quantization.get("calibration")
+            calibrated = inputs.get("calibration") or {}
+            if record["calibration"] and calibrated and not calibrated.get("synthetic") and "calib" in self.image_files:
+                record["calibration"] = {**record["calibration"], "images_file": self.image_files["calib"]}
+            if (quantization.get("calibration") or {}).get("synthetic"):
+                record["warnings"] = [SYNTHETIC_WARNING]
+        if "skip" in built:
+            return {**record, "status": "skipped", "reason": built["skip"]}
+        if "artifact" not in built:
+            return {**record, "status": "failed", "reason": built["reason"]}
+        artifact = built["artifact"]
+        record["artifact"] = {k: artifact[k] for k in ("path", "format", "precision", "toolchain")}
+        record["size_mb"] = _size_mb(artifact)
+        job = {"kind": "cell", "key": cell.key, "model": cell.model.to_dict(), "runtime": cell.runtime,
+               "precision": cell.precision, "batch_size": cell.batch_size, "threads": self.threads,
+               "seed": self.config.seed, "profile": self.config.profile.to_dict(), "artifact": artifact,
+               "cuda_graphs": self.config.cuda_graphs, "cache_dir": str(self.config.cache_path)}
+        reference = inputs.get("reference") or {}
+        if inputs.get("eval"):
+            job["eval"] = inputs["eval"]
+            job["reference_outputs"] = reference.get("outputs") if reference.get("status") == "ok" else None
+            job["predictions_path"] = str(self.run_dir / "eval" / f"{cell.slug}.npy")
+        return Entry(cell, record, job)
+
+    def _say_images(self, todo: list[Cell]) -> None:
+        described = self.images.describe()
+        if self.images.has_eval:
+            data = described["dataset"]
+            self.say(f"accuracy on {described['eval_images']} of {data['images']} images in {data['root']} "
+                     f"({data['layout']}, {data['classes']} classes); calibration: {described['calib_images']} images "
+                     f"({described['calib_source']})")
+        warning = calibration_warning(todo, self.images)
+        if warning:
+            self.say(warning)
+
+    def _annotate_accuracy(self, record: dict[str, Any], inputs: dict[str, Any], reference: dict[str, Any]) -> None:
+        """Say what the accuracy of a cell is worth: images used, reference, and whether it is representative."""
+        if inputs.get("eval_error"):
+            record["accuracy_error"] = inputs["eval_error"]
+        accuracy = record.get("accuracy")
+        if not accuracy:
+            return
+        # The crops key names the exact pixels (image list and preprocessing) every cell of the model read.
+        accuracy["eval_set"] = {**self.images.describe(), "crops_key": inputs["eval"]["key"],
+                                "images_file": self.image_files.get("eval")}
+        accuracy["reference"] = {"runtime": reference.get("runtime"), "precision": "fp32",
+                                 "status": reference.get("status"), "reason": reference.get("reason")}
+        caveats = []
+        if record.get("weights") == "random":
+            caveats.append("random weights: top-1/top-5 measure nothing; agreement and cosine with the FP32 "
+                           "reference still measure the precision's fidelity")
+        if (record.get("calibration") or {}).get("synthetic"):
+            caveats.append(SYNTHETIC_WARNING)
+        if self.images.overlap_forced and record.get("calibration"):
+            caveats.append("calibration images overlap the evaluation images (--allow-calib-overlap)")
+        accuracy["representative"] = not caveats
+        accuracy["caveats"] = caveats
+
+
+def _size_mb(artifact: dict[str, Any]) -> float | None:
+    from edgebench.export.artifact import Artifact
+
+    try:
+        return Artifact.from_dict(artifact).size_mb
+    except OSError:
+        return None
+
+
+def compare_with_fp32(record: dict[str, Any], finished: dict[str, dict[str, Any]]) -> None:
+    """Flag a reduced-precision cell slower than its FP32 sibling (same model, runtime, batch)."""
+    if record["status"] != "ok" or record["precision"] == "fp32":
+        return
+    sibling = finished.get(f"{record['model']}|{record['runtime']}|fp32|b{record['batch_size']}")
+    if not sibling or sibling["status"] != "ok":
+        return
+    ratio = record["latency_ms"]["p50"] / sibling["latency_ms"]["p50"]
+    record["speedup_vs_fp32"] = 1.0 / ratio
+    if ratio > SLOWER_MARGIN:
+        settings = (record.get("quantization") or {}).get("settings") or {}
+        reason = get_runtime(record["runtime"]).slower_reason(record["precision"], settings)
+        record["slower_than_fp32"] = {"ratio": ratio, "fp32_p50_ms": sibling["latency_ms"]["p50"],
+                                      "likely_reason": reason}
+
+
+def progress_line(record: dict[str, Any]) -> str:
+    head = f"{record['model']:<32} {record['runtime']:<12} {record['precision']:<5} b{record['batch_size']:<3}"
+    if record["status"] == "ok":
+        lat = record["latency_ms"]
+        body = f"ok      p50 {lat['p50']:9.3f} ms"
+        precision = record.get("precision") or {}
+        if precision:
+            body += f" ±{precision['half_width_pct']:.1f}%{'' if precision['met'] else ' (target not met)'}"
+        body += f"  n={lat['n']}"
+        if record.get("rounds"):
+            body += f" in {len(record['rounds'])} rounds"
+        if record.get("device_latency_ms"):
+            body += f"  GPU compute p50 {record['device_latency_ms']['p50']:.3f} ms"
+        acc = record.get("accuracy") or {}
+        if acc:
+            body += f"  top-1 {acc['top1']:.2%}"
+            versus = acc.get("vs_reference") or {}
+            if versus:
+                change = versus["top1_change"]
+                body += f" ({change['delta'] * 100:+.2f} pt, {change['verdict']}, agree {versus['top1_agreement']:.1%})"
+    else:
+        body = f"{record['status']:<7} {record['reason']}"
+    return f"{head} {body}"
