@@ -10,7 +10,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # Cells run with a short profile in tests: enough to exercise every code path, not to benchmark.
-FAST = ["--warmup", "1", "--iterations", "3", "--duration", "0", "--max-duration", "5", "--timeout", "300"]
+FAST = ["--warmup", "1", "--iterations", "3", "--duration", "0", "--max-duration", "2", "--median-ci", "50",
+        "--timeout", "300"]
 
 
 class TinyNet:

@@ -24,11 +24,27 @@ def _results(run_dir):
 def test_timm_model_on_every_cpu_runtime(tmp_path, cache_dir):
     out = tmp_path / "run"
     proc = run_cli("run", "--model", "timm:test_efficientnet", "--out", str(out), "--cache-dir", str(cache_dir),
-                   "--threads", "2", *FAST)
+                   "--threads", "2", *FAST, "--duration", "1")
     assert proc.returncode == 0, proc.stderr
     results = _results(out)
+    # stored group by group (a model at one batch size), each group in table order
     assert [(r["runtime"], r["batch_size"]) for r in results] == [
-        (rt, b) for rt in ("pytorch", "onnxruntime", "openvino") for b in (1, 32)]
+        (rt, b) for b in (1, 32) for rt in ("pytorch", "onnxruntime", "openvino")]
+    for batch in (1, 32):
+        group = [r for r in results if r["batch_size"] == batch]
+        # interleaved: the three workers stayed loaded and took turns, round by round
+        assert {r["interleave"]["mode"] for r in group} == {"loaded"}
+        assert all(r["interleave"]["group"] == f"timm:test_efficientnet|b{batch}" for r in group)
+        # at least a second of timed calls in half-second slices: two rounds or more, and every cell's first
+        # round ran before any cell's second
+        assert all(len(r["rounds"]) >= 2 for r in group)
+        assert max(r["rounds"][0]["at_s"] for r in group) < min(r["rounds"][1]["at_s"] for r in group)
+        for r in group:
+            assert [x["round"] for x in r["rounds"]] == list(range(len(r["rounds"])))
+            assert sum(x["n"] for x in r["rounds"]) == r["latency_ms"]["n"]
+            ci = r["p50_precision"]
+            assert ci["lo"] <= r["latency_ms"]["p50"] <= ci["hi"] and ci["target_pct"] == 50
+            assert ci["stopped_by"] in ("precision", "time cap") and r["timing"]["stopped_by"] == ci["stopped_by"]
     for r in results:
         assert all(key in r for key in REQUIRED)
         assert r["status"] == "ok", r["reason"]

@@ -7,9 +7,9 @@ from conftest import FAST
 
 def test_a_bug_mid_run_gives_one_line_a_log_and_exit_70(tmp_path, tiny_onnx, capsys, monkeypatch):
     from edgebench import cli
-    from edgebench.harness import sweep
+    from edgebench.pipeline import sweep
 
-    real = sweep._compare_with_fp32
+    real = sweep.compare_with_fp32
     calls: list[str] = []
 
     def second_cell_breaks(record, finished):  # a real internal error, after the first cell was stored
@@ -18,7 +18,7 @@ def test_a_bug_mid_run_gives_one_line_a_log_and_exit_70(tmp_path, tiny_onnx, cap
             raise ValueError("injected fault in the sweep")
         return real(record, finished)
 
-    monkeypatch.setattr(sweep, "_compare_with_fp32", second_cell_breaks)
+    monkeypatch.setattr(sweep, "compare_with_fp32", second_cell_breaks)
     run_dir = tmp_path / "run"
     code = cli.main(["run", "--model", f"onnx:{tiny_onnx}", "--runtime", "onnxruntime", "--batch-size", "1",
                      "--batch-size", "2", *FAST, "--out", str(run_dir), "--cache-dir", str(tmp_path / "cache")])

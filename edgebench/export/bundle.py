@@ -3,7 +3,7 @@
 The folder holds every portable artifact (one sub-folder per model, runtime and precision), an FP32 ONNX
 reference per model, and ``manifest.json``: each model's spec (input shape, preprocessing, published
 numbers), how it was prepared, and each artifact's recipe, settings and calibration images. ``edgebench
-run --artifacts DIR`` (edgebench.harness.bundle_run) measures it with no PyTorch and no converter.
+run --artifacts DIR`` (edgebench.pipeline.bundle) measures it with no PyTorch and no converter.
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from edgebench.data.evalset import ImageSets
 from edgebench.errors import ConfigError
 from edgebench.export.artifact import Artifact
 from edgebench.machine import env as envmod
-from edgebench.harness.sweep import Cell, Sweep
+from edgebench.pipeline.build import LocalBuild
+from edgebench.pipeline.plan import Cell
 from edgebench.models.spec import ModelSpec
 from edgebench.results.store import read_json
 from edgebench.runtimes import get_runtime
@@ -38,25 +39,25 @@ def export_bundle(config: RunConfig, specs: list[ModelSpec], runtimes: list[str]
     if (out_dir / MANIFEST).exists() or (out_dir.exists() and any(out_dir.iterdir())):
         raise ConfigError(f"{out_dir} is not empty; give --out a new folder for the artifacts")
     out_dir.mkdir(parents=True, exist_ok=True)
-    sweep = Sweep(config, specs, runtimes, out_dir / "logs", say=say, images=images)
+    build = LocalBuild(config, images, out_dir / "logs", config.threads or envmod.usable_cpus(), say)
     manifest: dict[str, Any] = {
         "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "edgebench": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "exported_on": _host(), "config": config.to_dict(), "runtimes": runtimes, "models": [],
     }
     for spec in specs:
-        manifest["models"].append(_export_model(sweep, spec, runtimes, out_dir, say))
+        manifest["models"].append(_export_model(build, spec, runtimes, out_dir, say))
         (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))  # what is done stays done
     return manifest
 
 
-def _export_model(sweep: Sweep, spec: ModelSpec, runtimes: list[str], out_dir: Path,
+def _export_model(build: LocalBuild, spec: ModelSpec, runtimes: list[str], out_dir: Path,
                   say: Callable[[str], None]) -> dict[str, Any]:
     entry: dict[str, Any] = {"spec": spec.to_dict(), "artifacts": [], "not_exported": []}
     if not spec.available:
         entry["error"] = spec.unavailable_reason
         return entry
-    prepared = sweep._prepare(spec)
+    prepared = build.prepare(spec)
     if prepared["status"] != "ok":
         entry["error"] = f"model preparation failed: {prepared['reason']}"
         return entry
@@ -65,16 +66,15 @@ def _export_model(sweep: Sweep, spec: ModelSpec, runtimes: list[str], out_dir: P
     copied: dict[str, dict[str, Any]] = {}
     if "onnx" in prepared["artifacts"]:
         entry["reference"] = _copy(prepared["artifacts"]["onnx"], folder / "reference", out_dir, copied)
-    cells = [Cell(spec, name, precision, sweep.config.batch_sizes[0])
-             for name in runtimes for precision in sweep.config.precisions]
-    inputs = sweep._model_inputs(spec, prepared, cells) if sweep._needs_calibration(cells) else {}
-    built: dict[tuple[str, str], dict[str, Any]] = {}
+    cells = [Cell(spec, name, precision, build.config.batch_sizes[0])
+             for name in runtimes for precision in build.config.precisions]
+    inputs = build.model_inputs(spec, prepared, cells) if build.needs_calibration(cells) else {}
     for cell in cells:
         runtime = get_runtime(cell.runtime)()
         why_not = None if runtime.portable else (f"{cell.runtime} artifacts are built for one machine "
                                                  "(a TensorRT engine, a PyTorch model): build them on the device")
         why_not = why_not or runtime.supports(spec, cell.precision, cell.batch_size)
-        result = {"skip": why_not} if why_not else sweep._artifact(cell, runtime, prepared, inputs, built)
+        result = {"skip": why_not} if why_not else build.artifact(cell, prepared, inputs)
         if "artifact" not in result:
             status = "skipped" if "skip" in result else "failed"
             reason = result.get("skip") or result.get("reason")

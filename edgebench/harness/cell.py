@@ -13,7 +13,7 @@ from edgebench.data.evalset import load_crops
 from edgebench.export.artifact import Artifact
 from edgebench.harness import accuracy
 from edgebench.machine import memory
-from edgebench.harness.timing import CHECK_EVERY_S, LatencyStats, TimingProfile, precision_record, stop_reason
+from edgebench.harness.timing import CHECK_EVERY_S, LatencyStats, TimingProfile, median_ci_record, stop_reason
 from edgebench.machine import contention
 from edgebench.machine.contention import loadavg
 from edgebench.machine.env import usable_cpus
@@ -198,7 +198,7 @@ def timed_fields(samples: list[float], loaded: dict[str, Any], profile: TimingPr
         "throughput_ips": int(batch_size) * latency.n / latency.total_s if latency.total_s else math.nan,
         "load_s": loaded["load_s"],
         "first_inference_ms": loaded["first_inference_ms"],
-        "precision": precision_record(samples, profile, stopped_by),
+        "p50_precision": median_ci_record(samples, profile, stopped_by),
         "timing": {"profile": profile.name, "warmup_iters": loaded["warmup_iters"], "warmup_s": loaded["warmup_s"],
                    "capped": stopped_by == "time cap", "stopped_by": stopped_by, "min_iters": profile.min_iters,
                    "min_s": profile.min_s, "max_s": profile.max_s, "target_pct": profile.target_pct},

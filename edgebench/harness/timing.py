@@ -103,10 +103,10 @@ class Measurement:
     warmup_s: float
     capped: bool  # stopped by max_s before the median was known to the target
     stopped_by: str | None = None
-    precision: dict[str, Any] | None = None
+    median_ci: dict[str, Any] | None = None
 
 
-def precision_record(samples_ms: list[float], profile: TimingProfile, stopped_by: str | None) -> dict[str, Any]:
+def median_ci_record(samples_ms: list[float], profile: TimingProfile, stopped_by: str | None) -> dict[str, Any]:
     """How well the median is known: its 95% order-statistic interval against the profile's target."""
     from edgebench.stats import median_interval
 
@@ -161,10 +161,11 @@ def measure(call: Callable[[], object], profile: TimingProfile, clock: Callable[
         if after is not None:
             after()
         timed_s = timed_ns / 1e9
-        if timed_s >= next_check or len(samples) <= profile.min_iters:
+        if timed_s >= next_check or len(samples) <= profile.min_iters or timed_s >= profile.max_s:
             reason = stop_reason(samples, timed_s, profile)
             if reason:
                 break
-            next_check = timed_s + CHECK_EVERY_S
+            # stopping is possible from min_s on; after that the interval is checked a few times a second
+            next_check = max(profile.min_s, timed_s + CHECK_EVERY_S) if timed_s >= profile.min_s else profile.min_s
     return Measurement(latency=LatencyStats.from_samples(samples), warmup_iters=warm, warmup_s=warmup_s,
-                       capped=reason == "time cap", stopped_by=reason, precision=precision_record(samples, profile, reason))
+                       capped=reason == "time cap", stopped_by=reason, median_ci=median_ci_record(samples, profile, reason))

@@ -128,11 +128,13 @@ class GroupMeasure:
         left = profile.max_s - state.timed_s
         if left <= seconds:  # the cap falls in this slice: make it the last one the floor allows
             seconds, min_calls = max(left, 0.0), max(1, profile.floor_iters - len(state.samples))
-        call_s = (np.median(state.samples) / 1000.0) if state.samples else state.loaded["warmup_s"] / state.loaded["warmup_iters"]
-        rewarm = self.mode == "loaded" and number > 0 and call_s <= REWARM_SHARE * profile.round_s
+        call_s = (float(np.median(state.samples)) / 1000.0 if state.samples
+                  else state.loaded["warmup_s"] / state.loaded["warmup_iters"])
+        rewarm = bool(self.mode == "loaded" and number > 0 and call_s <= REWARM_SHARE * profile.round_s)
         self.status(f"{cell.group} · round {number + 1} · {cell.runtime} {cell.precision}")
         at = time.monotonic() - self.started
-        reply = state.worker.request("slice", self.timeout_s, seconds=seconds, min_calls=min_calls, rewarm=rewarm)
+        reply = state.worker.request("slice", self.timeout_s, seconds=float(seconds), min_calls=int(min_calls),
+                                     rewarm=rewarm)
         if reply.get("status") != "ok":
             self._fail(state, reply.get("reason", "the worker failed"))
             return

@@ -100,6 +100,8 @@ class Sweep:
                  f"{self.threads} threads, timing profile '{self.config.profile.name}' (median to "
                  f"±{self.config.profile.target_pct:g}%), results in {self.run_dir}")
         self._say_images(todo)
+        if self.progress:
+            self.progress.add_work(sum(_expected_work(c) for c in todo), cells=len(todo))
         self.finished = {r["key"]: r for r in self.store.load()}
         self.environment = environment
         for spec in self.specs:
@@ -153,7 +155,7 @@ class Sweep:
                 slow = record["slower_than_fp32"]
                 self.say(f"      WARNING slower than fp32 ({slow['ratio']:.2f}x the fp32 p50): {slow['likely_reason']}")
             if self.progress:
-                self.progress.advance(1)
+                self.progress.advance(1, weight=_expected_work(record))
 
     def _entry(self, cell: Cell, prepared: dict[str, Any] | None, inputs: dict[str, Any]) -> Entry | dict[str, Any]:
         """The cell ready to measure, or its final record when it is skipped or its build failed."""
@@ -227,6 +229,13 @@ class Sweep:
         accuracy["caveats"] = caveats
 
 
+def _expected_work(cell: Cell | dict[str, Any]) -> float:
+    """A rough size of a cell for the time estimate: a skipped cell costs nothing, a large batch more."""
+    if isinstance(cell, dict):
+        return 0.02 if cell["status"] == "skipped" else 1.0 + cell["batch_size"] / 4.0
+    return 0.02 if skip_reason(cell) else 1.0 + cell.batch_size / 4.0
+
+
 def _size_mb(artifact: dict[str, Any]) -> float | None:
     from edgebench.export.artifact import Artifact
 
@@ -257,9 +266,9 @@ def progress_line(record: dict[str, Any]) -> str:
     if record["status"] == "ok":
         lat = record["latency_ms"]
         body = f"ok      p50 {lat['p50']:9.3f} ms"
-        precision = record.get("precision") or {}
-        if precision:
-            body += f" ±{precision['half_width_pct']:.1f}%{'' if precision['met'] else ' (target not met)'}"
+        interval = record.get("p50_precision") or {}
+        if interval:
+            body += f" ±{interval['half_width_pct']:.1f}%{'' if interval['met'] else ' (target not met)'}"
         body += f"  n={lat['n']}"
         if record.get("rounds"):
             body += f" in {len(record['rounds'])} rounds"

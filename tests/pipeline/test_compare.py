@@ -1,7 +1,7 @@
 """A reduced-precision cell slower than its FP32 sibling is flagged with the likely reason."""
 from __future__ import annotations
 
-from edgebench.harness.sweep import _compare_with_fp32
+from edgebench.pipeline.sweep import compare_with_fp32 as _compare_with_fp32
 
 
 def _record(precision, p50, activations="U8"):
