@@ -156,22 +156,36 @@ def rounds_of(record: dict[str, Any]) -> list[list[float]]:
     return [samples[start:stop] for start, stop in zip(edges[:-1], edges[1:]) if stop > start]
 
 
-def _padded(rounds: list[list[float]]) -> np.ndarray:
-    """Rounds as the rows of one array, NaN after each round's last sample."""
-    out = np.full((len(rounds), max(len(r) for r in rounds)), np.nan)
-    for i, values in enumerate(rounds):
-        out[i, :len(values)] = values
-    return out
+class _PooledRounds:
+    """A cell's samples sorted once, each tagged with its round, so the median of any resample of rounds is
+    found by a binary search over the sorted samples (weight: how often a sample's round was drawn)."""
 
+    def __init__(self, rounds: list[list[float]]) -> None:
+        values = np.concatenate([np.asarray(r, dtype=np.float64) for r in rounds])
+        tags = np.repeat(np.arange(len(rounds)), [len(r) for r in rounds])
+        order = np.argsort(values, kind="stable")
+        self.values = values[order]
+        # (samples, rounds): how many samples of each round sort at or before each sample
+        self.upto = np.cumsum(np.eye(len(rounds), dtype=np.int32)[tags[order]], axis=0, dtype=np.int32)
+        self.sizes = self.upto[-1].astype(np.int64)
 
-def _pooled_median(table: np.ndarray, picks: np.ndarray) -> np.ndarray:
-    """The median of all samples of the rounds ``picks`` (..., k) names, per resample: NaN padding sorts last,
-    so the middle of each row's real values is read at the count of them."""
-    pooled = np.sort(table[picks.astype(np.intp)].reshape(*picks.shape[:-1], -1), axis=-1)
-    count = np.sum(~np.isnan(pooled), axis=-1, keepdims=True)
-    low = np.take_along_axis(pooled, (count - 1) // 2, axis=-1)
-    high = np.take_along_axis(pooled, count // 2, axis=-1)
-    return ((low + high) / 2.0)[..., 0]
+    def _at(self, drawn: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Per row, the value at 0-based position ``k`` of the pooled sorted resample: the first sample whose
+        count of drawn samples at or before it exceeds ``k``."""
+        lo, hi = np.zeros(len(k), dtype=np.intp), np.full(len(k), len(self.values) - 1, dtype=np.intp)
+        while np.any(lo < hi):
+            mid = (lo + hi) // 2
+            beyond = np.einsum("br,br->b", self.upto[mid].astype(np.int64), drawn) > k
+            lo, hi = np.where(beyond, lo, mid + 1), np.where(beyond, mid, hi)
+        return self.values[lo]
+
+    def medians(self, picks: np.ndarray) -> np.ndarray:
+        """The median of all samples of the rounds each row of ``picks`` (..., k) names (with repeats)."""
+        flat = picks.astype(np.intp).reshape(-1, picks.shape[-1])
+        drawn = (flat[:, :, None] == np.arange(len(self.sizes))).sum(axis=1)  # (resamples, rounds)
+        total = drawn @ self.sizes
+        middle = (self._at(drawn, (total - 1) // 2) + self._at(drawn, total // 2)) / 2.0
+        return middle.reshape(picks.shape[:-1])
 
 
 def ratio_interval(a_rounds: Sequence[Sequence[float]], b_rounds: Sequence[Sequence[float]], *,
@@ -192,13 +206,14 @@ def ratio_interval(a_rounds: Sequence[Sequence[float]], b_rounds: Sequence[Seque
     if median_a <= 0 or median_b <= 0:
         raise ValueError("a ratio of latencies needs positive medians")
     if len(a) >= MIN_ROUNDS and len(b) >= MIN_ROUNDS:
-        table_a, table_b = _padded(a), _padded(b)
+        pooled_a, pooled_b = _PooledRounds(a), _PooledRounds(b)
 
         def statistic(picks_a: np.ndarray, picks_b: np.ndarray, axis: int = -1) -> np.ndarray:
-            return _pooled_median(table_a, picks_a) / _pooled_median(table_b, picks_b)
+            return pooled_a.medians(picks_a) / pooled_b.medians(picks_b)
 
         data = (np.arange(len(a), dtype=np.float64), np.arange(len(b), dtype=np.float64))
-        lo, hi = _percentile_bootstrap(data, statistic, table_a.size + table_b.size, confidence=confidence,
+        # a resample holds (rounds x rounds) flags of which round was drawn: that bounds the memory per batch
+        lo, hi = _percentile_bootstrap(data, statistic, len(a) ** 2 + len(b) ** 2, confidence=confidence,
                                        seed=seed, resamples=resamples)
         method = "bootstrap over rounds"
     else:

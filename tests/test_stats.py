@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from edgebench.stats import (mann_whitney_p, mcnemar_exact, ratio_interval, ratio_of_medians_ci, rounds_of,
+from edgebench.stats import (_PooledRounds, mann_whitney_p, mcnemar_exact, ratio_interval, ratio_of_medians_ci, rounds_of,
                              wilson_interval)
 
 
@@ -108,6 +108,16 @@ def test_a_slow_period_in_some_rounds_widens_the_interval():
     by_samples = ratio_interval([sum(hit, [])], [sum(calm, [])])
     assert by_rounds["ratio"] == by_samples["ratio"]
     assert by_rounds["hi"] - by_rounds["lo"] > 1.5 * (by_samples["hi"] - by_samples["lo"])
+
+
+def test_median_of_resampled_rounds_equals_the_median_of_their_samples_pooled():
+    """The binary search over the sorted samples, against concatenating the drawn rounds (ties included)."""
+    rng = np.random.default_rng(13)
+    for rounds in (1, 2, 7, 15):
+        data = [list(np.round(rng.normal(10.0, 1.0, int(n)), 1)) for n in rng.integers(1, 30, rounds)]
+        picks = rng.integers(0, rounds, (300, rounds))
+        expected = [np.median(np.concatenate([data[i] for i in row])) for row in picks]
+        assert np.array_equal(_PooledRounds(data).medians(picks.astype(float)), expected)
 
 
 def test_ratio_interval_is_seeded_and_rejects_empty_sides():
