@@ -60,3 +60,164 @@ def median_interval(samples: Sequence[float], confidence: float = CONFIDENCE) ->
     coverage = max(0.0, 1.0 - 2.0 * float(cdf[j])) if n > 1 else 0.0
     half = max(p50 - lo, hi - p50) / p50 * 100.0 if p50 > 0 else float("inf")
     return MedianInterval(n=n, p50=p50, lo=lo, hi=hi, confidence=coverage, half_width_pct=half)
+
+
+# --- proportions and paired outcomes (accuracy) ------------------------------------------------------------
+
+def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval of a proportion: sound at 0%, 100% and small n, where the normal one is not."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return (float("nan"), float("nan"))
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence, method="wilson")
+    return (max(0.0, float(ci.low)), min(1.0, float(ci.high)))
+
+
+def mcnemar_exact(only_reference: int, only_candidate: int) -> float:
+    """Two-sided exact McNemar p-value: a binomial test of the discordant pairs against 1/2 (the pairs where
+    both are right or both wrong say nothing about which is better)."""
+    from scipy.stats import binomtest
+
+    n = int(only_reference) + int(only_candidate)
+    if n == 0:
+        return 1.0
+    return float(binomtest(min(int(only_reference), int(only_candidate)), n, 0.5).pvalue)
+
+
+# --- two sets of latency samples -----------------------------------------------------------------------------
+
+BOOTSTRAP_RESAMPLES = 2000
+MIN_ROUNDS = 5  # fewer rounds than this on either side: resample samples, as a handful of rounds says little
+_CHUNK_ELEMENTS = 2_000_000  # bootstrap draws held at once, so thousands of samples stay cheap in memory
+
+
+def mann_whitney_p(current: Sequence[float], baseline: Sequence[float]) -> tuple[float, float]:
+    """One-sided Mann–Whitney U p-values (current slower, current faster); scipy picks the exact distribution
+    for small samples without ties and the normal approximation (tie and continuity corrected) otherwise."""
+    from scipy.stats import mannwhitneyu
+
+    x, y = np.asarray(current, dtype=np.float64), np.asarray(baseline, dtype=np.float64)
+    if np.ptp(np.concatenate([x, y])) == 0:  # every sample equal: no evidence either way
+        return 1.0, 1.0
+    slower = mannwhitneyu(x, y, alternative="greater").pvalue
+    faster = mannwhitneyu(x, y, alternative="less").pvalue
+    return float(slower), float(faster)
+
+
+def _seeded(seed: int) -> dict[str, Any]:
+    """scipy >= 1.15 takes ``rng``; older releases only ``random_state`` (same meaning for a Generator)."""
+    import inspect
+
+    from scipy.stats import bootstrap
+
+    name = "rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state"
+    return {name: np.random.default_rng(seed)}
+
+
+def _percentile_bootstrap(data: tuple[np.ndarray, np.ndarray], statistic, width: int, *, confidence: float,
+                          seed: int, resamples: int) -> tuple[float, float]:
+    """A seeded percentile bootstrap of a two-sample statistic, each sample resampled on its own."""
+    from scipy.stats import bootstrap
+
+    result = bootstrap(data, statistic, n_resamples=resamples, batch=max(1, _CHUNK_ELEMENTS // max(1, width)),
+                       vectorized=True, paired=False, confidence_level=confidence, method="percentile",
+                       **_seeded(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def _median_ratio(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.median(a, axis=axis) / np.median(b, axis=axis)
+
+
+def ratio_of_medians_ci(current: Sequence[float], baseline: Sequence[float], *, confidence: float = CONFIDENCE,
+                        seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of median(current) / median(baseline), the samples of each resampled on their own;
+    None when it cannot be formed (a side without samples, or a median of 0)."""
+    x, y = np.asarray(current, dtype=np.float64), np.asarray(baseline, dtype=np.float64)
+    if not x.size or not y.size or np.median(y) == 0:
+        return None
+    lo, hi = _percentile_bootstrap((x, y), _median_ratio, x.size + y.size, confidence=confidence, seed=seed,
+                                   resamples=resamples)
+    return (lo, hi) if np.isfinite(lo) and np.isfinite(hi) else None
+
+
+# --- rounds: samples timed in interleaved rounds --------------------------------------------------------------
+
+def rounds_of(record: dict[str, Any]) -> list[list[float]]:
+    """A cell record's samples cut into its rounds (``rounds[i].n`` consecutive samples each); a record
+    without ``rounds``, or whose counts do not add up to its samples, is one round of all its samples."""
+    samples = [float(s) for s in ((record.get("latency_ms") or {}).get("samples") or [])]
+    counts = [int(r.get("n") or 0) for r in (record.get("rounds") or [])]
+    if not counts or sum(counts) != len(samples):
+        return [samples] if samples else []
+    edges = np.cumsum([0, *counts])
+    return [samples[start:stop] for start, stop in zip(edges[:-1], edges[1:]) if stop > start]
+
+
+class _PooledRounds:
+    """A cell's samples sorted once, each tagged with its round, so the median of any resample of rounds is
+    found by a binary search over the sorted samples (weight: how often a sample's round was drawn)."""
+
+    def __init__(self, rounds: list[list[float]]) -> None:
+        values = np.concatenate([np.asarray(r, dtype=np.float64) for r in rounds])
+        tags = np.repeat(np.arange(len(rounds)), [len(r) for r in rounds])
+        order = np.argsort(values, kind="stable")
+        self.values = values[order]
+        # (samples, rounds): how many samples of each round sort at or before each sample
+        self.upto = np.cumsum(np.eye(len(rounds), dtype=np.int32)[tags[order]], axis=0, dtype=np.int32)
+        self.sizes = self.upto[-1].astype(np.int64)
+
+    def _at(self, drawn: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Per row, the value at 0-based position ``k`` of the pooled sorted resample: the first sample whose
+        count of drawn samples at or before it exceeds ``k``."""
+        lo, hi = np.zeros(len(k), dtype=np.intp), np.full(len(k), len(self.values) - 1, dtype=np.intp)
+        while np.any(lo < hi):
+            mid = (lo + hi) // 2
+            beyond = np.einsum("br,br->b", self.upto[mid].astype(np.int64), drawn) > k
+            lo, hi = np.where(beyond, lo, mid + 1), np.where(beyond, mid, hi)
+        return self.values[lo]
+
+    def medians(self, picks: np.ndarray) -> np.ndarray:
+        """The median of all samples of the rounds each row of ``picks`` (..., k) names (with repeats)."""
+        flat = picks.astype(np.intp).reshape(-1, picks.shape[-1])
+        drawn = (flat[:, :, None] == np.arange(len(self.sizes))).sum(axis=1)  # (resamples, rounds)
+        total = drawn @ self.sizes
+        middle = (self._at(drawn, (total - 1) // 2) + self._at(drawn, total // 2)) / 2.0
+        return middle.reshape(picks.shape[:-1])
+
+
+def ratio_interval(a_rounds: Sequence[Sequence[float]], b_rounds: Sequence[Sequence[float]], *,
+                   confidence: float = CONFIDENCE, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
+    """median(all a samples) / median(all b samples) and its percentile bootstrap CI.
+
+    With at least ``MIN_ROUNDS`` rounds on each side, whole rounds of each cell are resampled (independently),
+    so a slow period that hit some rounds widens the interval as it should; samples within a round are
+    correlated and resampling them alone would make the interval too narrow. With fewer rounds the samples
+    are resampled instead (said in ``method``). For a speed-up, pass the reference as ``a``: FP32 / this.
+    Raises ValueError when a side has no samples or its median is not positive."""
+    a = [[float(v) for v in r] for r in a_rounds if len(r)]
+    b = [[float(v) for v in r] for r in b_rounds if len(r)]
+    if not a or not b:
+        raise ValueError("a ratio needs samples on both sides")
+    a_all, b_all = np.concatenate(a), np.concatenate(b)
+    median_a, median_b = float(np.median(a_all)), float(np.median(b_all))
+    if median_a <= 0 or median_b <= 0:
+        raise ValueError("a ratio of latencies needs positive medians")
+    if len(a) >= MIN_ROUNDS and len(b) >= MIN_ROUNDS:
+        pooled_a, pooled_b = _PooledRounds(a), _PooledRounds(b)
+
+        def statistic(picks_a: np.ndarray, picks_b: np.ndarray, axis: int = -1) -> np.ndarray:
+            return pooled_a.medians(picks_a) / pooled_b.medians(picks_b)
+
+        data = (np.arange(len(a), dtype=np.float64), np.arange(len(b), dtype=np.float64))
+        # a resample holds (rounds x rounds) flags of which round was drawn: that bounds the memory per batch
+        lo, hi = _percentile_bootstrap(data, statistic, len(a) ** 2 + len(b) ** 2, confidence=confidence,
+                                       seed=seed, resamples=resamples)
+        method = "bootstrap over rounds"
+    else:
+        lo, hi = _percentile_bootstrap((a_all, b_all), _median_ratio, a_all.size + b_all.size,
+                                       confidence=confidence, seed=seed, resamples=resamples)
+        method = "bootstrap over samples"
+    return {"ratio": median_a / median_b, "lo": lo, "hi": hi, "confidence": confidence, "method": method}

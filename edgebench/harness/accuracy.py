@@ -1,6 +1,6 @@
 """Accuracy of a cell on real images, and how it compares with the FP32 reference on the same images.
 
-Top-1/top-5 carry a 95% Wilson interval. The change against the reference is tested on the paired
+Top-1/top-5 carry a 95% Wilson interval (edgebench.stats, from scipy). The change against the reference is tested on the paired
 per-image outcomes with McNemar's exact test (only images where one is right and the other wrong count),
 so a 0.3-point drop on 500 images is told apart from noise. Agreement (same top-1 class) and cosine
 similarity of the outputs measure fidelity to the reference, whatever the labels.
@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-Z95 = 1.959963984540054
+from edgebench.stats import mcnemar_exact, wilson_interval
+
 SIGNIFICANCE = 0.05
 
 
@@ -35,31 +36,10 @@ def topk(outputs: np.ndarray, k: int = 5) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion (sound at 0%, 100% and small n)."""
-    if n == 0:
-        return (math.nan, math.nan)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def mcnemar_exact(only_reference: int, only_candidate: int) -> float:
-    """Two-sided exact McNemar p-value: a binomial test of the discordant pairs against 1/2."""
-    n = only_reference + only_candidate
-    if n == 0:
-        return 1.0
-    k = min(only_reference, only_candidate)
-    # P(X <= k) for X ~ Binomial(n, 1/2), summed in log space (n can be tens of thousands).
-    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2) for i in range(k + 1)]
-    top = max(logs)
-    tail = math.exp(top) * sum(math.exp(v - top) for v in logs)
-    return min(1.0, 2.0 * tail)
-
-
 def paired_change(reference_correct: np.ndarray, candidate_correct: np.ndarray) -> dict[str, Any]:
-    """Candidate minus reference accuracy, its 95% interval (paired) and McNemar's verdict."""
+    """Candidate minus reference accuracy, its 95% interval (paired, normal) and McNemar's verdict."""
+    from scipy.stats import norm
+
     ref = np.asarray(reference_correct, bool)
     cand = np.asarray(candidate_correct, bool)
     n = len(ref)
@@ -68,7 +48,7 @@ def paired_change(reference_correct: np.ndarray, candidate_correct: np.ndarray) 
     delta = (only_cand - only_ref) / n if n else math.nan
     # Variance of a difference of paired proportions.
     var = ((only_cand + only_ref) / n - delta * delta) / n if n else math.nan
-    half = Z95 * math.sqrt(max(var, 0.0)) if n else math.nan
+    half = float(norm.ppf(0.975)) * math.sqrt(max(var, 0.0)) if n else math.nan
     p = mcnemar_exact(only_ref, only_cand)
     if p >= SIGNIFICANCE:
         verdict = "no significant change"
@@ -94,8 +74,8 @@ def summarize(outputs: np.ndarray, labels: np.ndarray, reference: np.ndarray | N
     hit5 = (top5 == labels[:, None]).any(axis=1)
     result: dict[str, Any] = {
         "images": n,
-        "top1": float(hit1.mean()) if n else math.nan, "top1_ci95": list(wilson(int(hit1.sum()), n)),
-        "top5": float(hit5.mean()) if n else math.nan, "top5_ci95": list(wilson(int(hit5.sum()), n)),
+        "top1": float(hit1.mean()) if n else math.nan, "top1_ci95": list(wilson_interval(int(hit1.sum()), n)),
+        "top5": float(hit5.mean()) if n else math.nan, "top5_ci95": list(wilson_interval(int(hit5.sum()), n)),
         "vs_reference": None,
     }
     if reference is not None and reference.shape == outputs.shape:

@@ -20,10 +20,10 @@ from edgebench.report.conditions import crops_key, differences, stated_differenc
 from edgebench.report.deployments import device_of
 from edgebench.report.document import Block, Bullets, Cell, Heading, Paragraph, Table, num, text
 from edgebench.report.evalsets import UNTRUSTED_MARK, untrusted_reasons
+from edgebench.stats import BOOTSTRAP_RESAMPLES, mann_whitney_p, ratio_of_medians_ci
 
 MIN_SAMPLES = 3
-RESAMPLES = 2000
-_CHUNK_ELEMENTS = 2_000_000  # bootstrap draws per block, so thousands of samples stay cheap in memory
+RESAMPLES = BOOTSTRAP_RESAMPLES
 
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
@@ -102,48 +102,10 @@ class Comparison:
 
 # --- statistics ------------------------------------------------------------------------------------------
 
-def _normal_sf(z: float) -> float:
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def mann_whitney_p(current: np.ndarray, baseline: np.ndarray) -> tuple[float, float]:
-    """One-sided p-values (current slower, current faster): normal approximation with tie and continuity
-    corrections, the form that stays cheap and accurate at thousands of samples."""
-    n1, n2 = len(current), len(baseline)
-    combined = np.concatenate([current, baseline])
-    _, inverse, counts = np.unique(combined, return_inverse=True, return_counts=True)
-    average_rank = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based average rank of each distinct value
-    u = float(average_rank[inverse[:n1]].sum()) - n1 * (n1 + 1) / 2.0
-    n = n1 + n2
-    mean = n1 * n2 / 2.0
-    ties = float((counts.astype(float) ** 3 - counts).sum())
-    var = n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1)))
-    if var <= 0:  # every sample equal: no evidence either way
-        return 1.0, 1.0
-    sd = math.sqrt(var)
-    return _normal_sf((u - mean - 0.5) / sd), _normal_sf((mean - u - 0.5) / sd)
-
-
-def _bootstrap_medians(x: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
-    out = np.empty(resamples)
-    block = max(1, _CHUNK_ELEMENTS // len(x))
-    for start in range(0, resamples, block):
-        stop = min(resamples, start + block)
-        out[start:stop] = np.median(x[rng.integers(0, len(x), size=(stop - start, len(x)))], axis=1)
-    return out
-
-
 def ratio_ci95(current: np.ndarray, baseline: np.ndarray, *, seed: int = 0,
                resamples: int = RESAMPLES) -> tuple[float, float] | None:
     """Percentile bootstrap CI of median(current) / median(baseline), each side resampled on its own."""
-    rng = np.random.default_rng(seed)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = _bootstrap_medians(current, rng, resamples) / _bootstrap_medians(baseline, rng, resamples)
-    ratios = ratios[np.isfinite(ratios)]
-    if not len(ratios):
-        return None
-    low, high = np.percentile(ratios, [2.5, 97.5])
-    return float(low), float(high)
+    return ratio_of_medians_ci(current, baseline, confidence=0.95, seed=seed, resamples=resamples)
 
 
 # --- matching --------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 
 from edgebench import __version__
 from edgebench.errors import ConfigError
-from edgebench.report import grid, plots
+from edgebench.report import grid, plots, precision
 from edgebench.report.deployments import Deployment, by_device, by_eval_set, deployments
 from edgebench.report.evalsets import UNTRUSTED_MARK, untrusted_reasons
 from edgebench.report.document import Block, Bullets, Heading, Image, Paragraph, to_html, to_markdown
@@ -37,8 +37,8 @@ def _pareto_bullets(deps: list[Deployment], batch: int) -> list[str]:
     ``deps`` must share one evaluation set: top-1 on other images is another quantity."""
     deps = [d for d in deps if d.representative and not d.untrusted and d.latency(batch)]
     front = pareto_front([(d.latency(batch), d.top1) for d in deps])
-    return [f"{deps[i].model} on {deps[i].label}: {deps[i].latency(batch):.2f} ms, top-1 {deps[i].top1:.2f}%"
-            for i in front]
+    return [f"{deps[i].model} on {deps[i].label}: {deps[i].latency(batch):.2f} ms"
+            f"{precision.suffix(deps[i].p50_precision(batch))}, top-1 {deps[i].top1:.2f}%" for i in front]
 
 
 def _pareto_blocks(deps: list[Deployment], batch: int) -> list[Block]:
@@ -127,7 +127,8 @@ def device_section(device: str, index: int, runs: list[Run], results: list[dict[
                              "top-1 figures on different evaluation sets are not comparable (the column or the "
                              "heading names the set). "
                              "Speed-ups divide the PyTorch FP32 p50 on the same kind of device (pytorch for CPU "
-                             "runtimes, pytorch-cuda for GPU runtimes), or the runtime's own FP32 p50, by this one."),
+                             "runtimes, pytorch-cuda for GPU runtimes), or the runtime's own FP32 p50, by this one."
+                             + (" " + precision.FOOTNOTE if precision.any_recorded(results) else "")),
                    grid.all_deployments(deps), Heading("Per model: runtime × precision", 3)]
         for model in dict.fromkeys(d.model for d in deps):
             blocks += [Heading(model, 4), grid.model_grid([d for d in deps if d.model == model])]
@@ -135,6 +136,7 @@ def device_section(device: str, index: int, runs: list[Run], results: list[dict[
                 f"{r['slower_than_fp32']['likely_reason']}" for r in results if r["status"] == "ok" and r.get("slower_than_fp32")]
         if slow:
             blocks += [Heading("Slower than FP32", 3), Bullets(slow)]
+        blocks += precision.blocks(results)
         busy = [f"`{r['key']}`: {r['contention']['note']}" for r in results
                 if r["status"] == "ok" and (r.get("contention") or {}).get("busy")]
         if busy:

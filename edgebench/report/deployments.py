@@ -46,6 +46,8 @@ class Deployment:
     cells: dict[int, dict[str, Any]]  # ok records by batch size
     # The same model's PyTorch FP32 p50 by batch size, on the same kind of device (pytorch-cuda for GPU runtimes)
     pytorch_fp32: dict[int, float] = field(default_factory=dict)
+    pytorch_fp32_cells: dict[int, dict[str, Any]] = field(default_factory=dict)  # their records (rounds, samples)
+    _ratio_cis: dict[int, dict[str, Any] | None] = field(default_factory=dict, repr=False)
 
     @property
     def label(self) -> str:
@@ -84,9 +86,36 @@ class Deployment:
         mine, theirs = self.latency(batch), self.pytorch_fp32.get(batch)
         return theirs / mine if mine and theirs else None
 
+    def speedup_vs_pytorch_ci(self, batch: int) -> dict[str, Any] | None:
+        """95% bootstrap CI of the speed-up over PyTorch FP32, when both cells were timed in interleaved rounds
+        (their rounds ran back to back, so resampling rounds carries the noise they shared); else None."""
+        if batch not in self._ratio_cis:
+            self._ratio_cis[batch] = None
+            mine, theirs = self.cells.get(batch), self.pytorch_fp32_cells.get(batch)
+            if mine and theirs and mine is not theirs and mine.get("rounds") and theirs.get("rounds"):
+                from edgebench.stats import ratio_interval, rounds_of
+
+                try:
+                    self._ratio_cis[batch] = ratio_interval(rounds_of(theirs), rounds_of(mine))
+                except ValueError:  # a side without samples: the ratio stands without an interval
+                    pass
+        return self._ratio_cis[batch]
+
     def speedup_vs_fp32(self, batch: int) -> float | None:
         cell = self.cells.get(batch)
         return finite(cell.get("speedup_vs_fp32")) if cell else None
+
+    def speedup_vs_fp32_ci(self, batch: int) -> dict[str, Any] | None:
+        """The 95% CI of the speed-up over the runtime's own FP32 that the cell recorded (None in older runs)."""
+        cell = self.cells.get(batch)
+        ci = (cell or {}).get("speedup_vs_fp32_ci") or {}
+        return ci if finite(ci.get("lo")) is not None and finite(ci.get("hi")) is not None else None
+
+    def p50_precision(self, batch: int) -> dict[str, Any]:
+        """How precisely the cell's p50 is known (the record's ``p50_precision``; empty in older runs)."""
+        from edgebench.report.precision import of
+
+        return of(self.cells.get(batch))
 
     @property
     def size_mb(self) -> float | None:
@@ -168,8 +197,16 @@ class Deployment:
                 out[f"b{batch}_{stat}_ms"] = self.latency(batch, stat)
             out[f"b{batch}_throughput_ips"] = self.throughput(batch)
             out[f"b{batch}_peak_rss_mb"] = self.memory(batch)
+            out[f"b{batch}_p50_precision_pct"] = finite(self.p50_precision(batch).get("half_width_pct"))
+            out[f"b{batch}_precision_met"] = self.p50_precision(batch).get("met")
             out[f"b{batch}_speedup_vs_pytorch_fp32"] = self.speedup_vs_pytorch(batch)
+            versus = self.speedup_vs_pytorch_ci(batch) or {}
+            out[f"b{batch}_speedup_vs_pytorch_fp32_lo"] = versus.get("lo")
+            out[f"b{batch}_speedup_vs_pytorch_fp32_hi"] = versus.get("hi")
             out[f"b{batch}_speedup_vs_fp32"] = self.speedup_vs_fp32(batch)
+            own = self.speedup_vs_fp32_ci(batch) or {}
+            out[f"b{batch}_speedup_vs_fp32_lo"] = own.get("lo")
+            out[f"b{batch}_speedup_vs_fp32_hi"] = own.get("hi")
             if self.device_kind == "gpu":
                 out[f"b{batch}_gpu_compute_p50_ms"] = self.device_latency(batch)
                 out[f"b{batch}_gpu_memory_mb"] = self.gpu_memory(batch)
@@ -192,7 +229,7 @@ PYTORCH_BASELINE = {"cpu": "pytorch", "gpu": "pytorch-cuda"}
 def deployments(results: list[dict[str, Any]]) -> list[Deployment]:
     """Every deployment with at least one successful cell, in the order the results first name them."""
     groups: dict[tuple[str, str, str, str], dict[int, dict[str, Any]]] = {}
-    pytorch: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)
+    pytorch: dict[tuple[str, str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
     for r in results:
         if r.get("status") != "ok" or finite((r.get("latency_ms") or {}).get("p50")) is None:
             continue
@@ -200,10 +237,12 @@ def deployments(results: list[dict[str, Any]]) -> list[Deployment]:
         groups.setdefault((device, r["model"], r["runtime"], r["precision"]), {})[r["batch_size"]] = r
         kind = r.get("device_kind") or "cpu"
         if r["runtime"] == PYTORCH_BASELINE.get(kind) and r["precision"] == "fp32":
-            pytorch[(device, kind, r["model"])][r["batch_size"]] = r["latency_ms"]["p50"]
+            pytorch[(device, kind, r["model"])][r["batch_size"]] = r
     out = []
     for (d, m, rt, p), cells in groups.items():
         kind = next(iter(cells.values())).get("device_kind") or "cpu"
+        theirs = pytorch[(d, kind, m)]
         out.append(Deployment(device=d, model=m, runtime=rt, precision=p, cells=cells,
-                              pytorch_fp32=dict(pytorch[(d, kind, m)])))
+                              pytorch_fp32={b: r["latency_ms"]["p50"] for b, r in theirs.items()},
+                              pytorch_fp32_cells=dict(theirs)))
     return out

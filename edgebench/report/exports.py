@@ -9,13 +9,15 @@ from typing import Any
 
 from edgebench.report.deployments import device_of, finite
 from edgebench.report.evalsets import untrusted_reasons
+from edgebench.report.precision import of as precision_of
 
 CELL_COLUMNS = ("device", "model", "runtime", "device_kind", "precision", "batch_size", "status", "reason", "p50_ms",
                 "p90_ms", "p99_ms", "mean_ms", "cv", "n", "gpu_compute_p50_ms", "gpu_compute_p99_ms", "throughput_ips",
                 "peak_rss_mb", "gpu_memory_mb", "size_mb", "params_m", "weights", "top1_pct", "top5_pct",
                 "top1_delta_pt", "top1_delta_verdict", "top1_delta_p", "agreement_pct", "accuracy_representative",
                 "speedup_vs_fp32", "threads", "timing_profile", "finished_at", "eval_set_id", "untrusted",
-                "threads_reported", "static_shape", "timed_span", "io_p50_ms")
+                "threads_reported", "static_shape", "timed_span", "io_p50_ms", "p50_precision_pct", "precision_met",
+                "speedup_vs_fp32_lo", "speedup_vs_fp32_hi")
 
 
 def cell_row(r: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +31,8 @@ def cell_row(r: dict[str, Any]) -> dict[str, Any]:
         return None if value is None else round(value * 100, 4)
 
     gpu = r.get("device_latency_ms") or {}
+    precision = precision_of(r)
+    speedup_ci = r.get("speedup_vs_fp32_ci") or {}
     return {"device": device_of(r), "model": r["model"], "runtime": r["runtime"],
             "device_kind": r.get("device_kind") or "cpu", "precision": r["precision"],
             "batch_size": r["batch_size"], "status": r["status"], "reason": r.get("reason") or "",
@@ -46,7 +50,11 @@ def cell_row(r: dict[str, Any]) -> dict[str, Any]:
             # schema 4: the thread count the runtime reports, a fixed-shape batch, what the timed call holds, and
             # the work around the model (input conversion, output copy) timed on its own
             "threads_reported": r.get("threads_reported"), "static_shape": r.get("static_shape"),
-            "timed_span": r.get("timed_span"), "io_p50_ms": (r.get("io_latency_ms") or {}).get("p50")}
+            "timed_span": r.get("timed_span"), "io_p50_ms": (r.get("io_latency_ms") or {}).get("p50"),
+            # issue 14: how precisely the p50 is known (95% interval half-width, % of p50), whether that met the
+            # target, and the 95% CI of the speed-up over the runtime's own FP32
+            "p50_precision_pct": finite(precision.get("half_width_pct")), "precision_met": precision.get("met"),
+            "speedup_vs_fp32_lo": finite(speedup_ci.get("lo")), "speedup_vs_fp32_hi": finite(speedup_ci.get("hi"))}
 
 
 def write_csv(results: list[dict[str, Any]], deployment_rows: list[dict[str, Any]], out: Path) -> list[Path]:

@@ -7,6 +7,7 @@ from typing import Any
 from edgebench.report.deployments import Deployment
 from edgebench.report.document import Cell, Table, num, text
 from edgebench.report.evalsets import UNTRUSTED_MARK, EvalSet
+from edgebench.report.precision import latency_cell, ratio_text
 
 SMALL, BIG = 1, 32  # the batch sizes the grid shows: latency at 1, throughput at 32 (when measured)
 
@@ -34,8 +35,13 @@ def _accuracy_cells(d: Deployment) -> list[Cell]:
     return [top1, num(d.top5, 2), Cell(f"{d.top1_delta:+.2f}" + (f" ({detail})" if detail else ""), d.top1_delta)]
 
 
-def _speedup(value: float | None) -> Cell:
-    return Cell(f"{value:.2f}x", value) if value else Cell("")
+def _speedup(value: float | None, ci: dict[str, Any] | None = None, note: str = "") -> Cell:
+    """A speed-up with its 95% CI when known; sorts on the speed-up."""
+    return Cell(ratio_text(value, ci) + note, value) if value else Cell("")
+
+
+def _p50(d: Deployment, batch: int, digits: int) -> Cell:
+    return latency_cell(d.latency(batch), d.cells.get(batch), digits)
 
 
 def _has_gpu(deps: list[Deployment]) -> bool:
@@ -44,13 +50,13 @@ def _has_gpu(deps: list[Deployment]) -> bool:
 
 def _row(d: Deployment, small: int, big: int, gpu: bool) -> list[Cell]:
     slower = (d.cells.get(small) or {}).get("slower_than_fp32")
-    vs_fp32 = d.speedup_vs_fp32(small)
-    row = [num(d.latency(small), 2), num(d.latency(small, "p99"), 2), num(d.latency(big), 1), num(d.throughput(big), 1)]
+    row = [_p50(d, small, 2), num(d.latency(small, "p99"), 2), _p50(d, big, 1), num(d.throughput(big), 1)]
     if gpu:
         row += [num(d.device_latency(small), 3), num(d.device_latency(big), 2), num(d.gpu_memory(big), 0)]
     return row + [num(d.memory(small), 0), num(d.memory(big), 0), num(d.size_mb, 2), *_accuracy_cells(d),
-                  Cell(f"{vs_fp32:.2f}x" + (" (slower)" if slower else ""), vs_fp32) if vs_fp32 else Cell(""),
-                  _speedup(d.speedup_vs_pytorch(small)), _speedup(d.speedup_vs_pytorch(big))]
+                  _speedup(d.speedup_vs_fp32(small), d.speedup_vs_fp32_ci(small), " (slower)" if slower else ""),
+                  _speedup(d.speedup_vs_pytorch(small), d.speedup_vs_pytorch_ci(small)),
+                  _speedup(d.speedup_vs_pytorch(big), d.speedup_vs_pytorch_ci(big))]
 
 
 def _columns(small: int, big: int, gpu: bool, on: str) -> list[str]:
@@ -110,7 +116,7 @@ def across_devices(deps: list[Deployment], devices: list[str], batch: int = SMAL
     rows = []
     for (model, runtime, precision), per_device in by_key.items():
         row = [marked(model, any(d.untrusted for d in per_device.values())), text(runtime), text(precision)]
-        row += [num(per_device[dev].latency(batch), 2) if dev in per_device else Cell("") for dev in devices]
+        row += [_p50(per_device[dev], batch, 2) if dev in per_device else Cell("") for dev in devices]
         rows.append(row)
     return Table(columns=["Model", "Runtime", "Precision", *[f"{dev}: b{batch} p50 (ms)" for dev in devices]],
                  rows=rows, numeric=set(range(3, 3 + len(devices))))

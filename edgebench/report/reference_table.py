@@ -8,6 +8,7 @@ from edgebench.reference import reference_rows
 from edgebench.report.deployments import finite
 from edgebench.report.document import Cell, Table, num, text
 from edgebench.report.evalsets import UNTRUSTED_MARK, untrusted_reasons
+from edgebench.report.precision import of, suffix
 
 BATCH = 32  # the reference table times a batch of 32
 
@@ -27,13 +28,14 @@ def _accuracy_record(records: list[dict[str, Any]]) -> dict[str, Any]:
     return fp32[0]["accuracy"] if fp32 else {}
 
 
-def _fastest(records: list[dict[str, Any]], kind: str) -> tuple[float | None, str]:
-    """The fastest FP32 time per batch of 32 on this kind of device, and the runtime that gave it."""
-    timed = [(finite((r.get("latency_ms") or {}).get("p50")), r["runtime"]) for r in records
+def _fastest(records: list[dict[str, Any]], kind: str) -> tuple[float | None, str, dict[str, Any]]:
+    """The fastest FP32 time per batch of 32 on this kind of device, the runtime that gave it, and how
+    precisely its p50 is known (empty for older runs)."""
+    timed = [(finite((r.get("latency_ms") or {}).get("p50")), r["runtime"], of(r)) for r in records
              if r["status"] == "ok" and r["precision"] == "fp32" and r["batch_size"] == BATCH
              and r.get("device_kind", "cpu") == kind]
-    timed = [(ms, runtime) for ms, runtime in timed if ms is not None]
-    return min(timed) if timed else (None, "")
+    timed = [t for t in timed if t[0] is not None]
+    return min(timed, key=lambda t: (t[0], t[1])) if timed else (None, "", {})
 
 
 def _why_missing(records: list[dict[str, Any]], kind: str) -> str:
@@ -52,8 +54,8 @@ def reference_rows_for(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for ref in reference_rows():
         records = [r for r in results if (r.get("reference") or {}).get("model") == ref["model"]]
         acc = _accuracy_record(records)
-        cpu, cpu_runtime = _fastest(records, "cpu")
-        gpu, gpu_runtime = _fastest(records, "gpu")
+        cpu, cpu_runtime, cpu_precision = _fastest(records, "cpu")
+        gpu, gpu_runtime, gpu_precision = _fastest(records, "gpu")
         notes = []
         if not records:
             notes.append("not in these runs")
@@ -78,6 +80,7 @@ def reference_rows_for(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "size_mb": _fp32_onnx_size(records), "top1_pct": None if top1 is None else top1 * 100,
                      "top5_pct": None if top5 is None else top5 * 100, "params_m": params,
                      "cpu_ms_b32": cpu, "cpu_runtime": cpu_runtime, "gpu_ms_b32": gpu, "gpu_runtime": gpu_runtime,
+                     "cpu_precision": cpu_precision, "gpu_precision": gpu_precision,
                      "representative": bool(acc) and acc.get("representative", True),
                      "published": {k: ref[k] for k in ("size_mb", "top1", "top5", "params_m", "cpu_ms_b32", "gpu_ms_b32")},
                      "notes": notes, "untrusted": untrusted})
@@ -93,8 +96,8 @@ def reference_table(results: list[dict[str, Any]]) -> Table:
         mark = "" if row["representative"] else " *"
         top1 = num(row["top1_pct"], 1, suffix=mark)
         top5 = num(row["top5_pct"], 1, suffix=mark)
-        cpu = Cell(f"{row['cpu_ms_b32']:.1f} ({row['cpu_runtime']})", row["cpu_ms_b32"]) if row["cpu_ms_b32"] else Cell("—")
-        gpu = Cell(f"{row['gpu_ms_b32']:.1f} ({row['gpu_runtime']})", row["gpu_ms_b32"]) if row["gpu_ms_b32"] else Cell("—")
+        cpu, gpu = (Cell(f"{row[f'{k}_ms_b32']:.1f}{suffix(row[f'{k}_precision'])} ({row[f'{k}_runtime']})",
+                         row[f"{k}_ms_b32"]) if row[f"{k}_ms_b32"] else Cell("—") for k in ("cpu", "gpu"))
         model = f"{row['model']} {UNTRUSTED_MARK}" if row["untrusted"] else row["model"]
         out.append([text(model), text(row["implementation"] or ""),
                     num(row["size_mb"], 1, missing="—"), num(pub["size_mb"], 0), top1, num(pub["top1"], 1),

@@ -57,3 +57,34 @@ def on_images(rec: dict[str, Any], root: str, eval_id: str, images: int = 500) -
     rec["accuracy"]["eval_set"] = {"dataset": {"root": root, "images": images}, "eval_images": images,
                                    "eval_id": eval_id, "crops_key": f"{eval_id}-crops"}
     return rec
+
+
+def in_rounds(rec: dict[str, Any], rounds: int = 6, *, target_pct: float = 1.0,
+              stopped_by: str | None = None) -> dict[str, Any]:
+    """The record as the stop-when-known engine writes it: its samples cut into ``rounds`` rounds, and the
+    precision its samples really reach (edgebench.stats.median_interval), met or not against ``target_pct``."""
+    from edgebench.stats import median_interval
+
+    samples = rec["latency_ms"]["samples"]
+    cuts = np.array_split(np.asarray(samples), rounds)
+    rec["rounds"] = [{"round": i, "n": len(part), "p50": float(np.median(part)), "at_s": 0.5 * i}
+                     for i, part in enumerate(cuts)]
+    interval = median_interval(samples)
+    met = interval.reached_level and interval.half_width_pct <= target_pct
+    rec["p50_precision"] = {"target_pct": target_pct, "half_width_pct": interval.half_width_pct, "lo": interval.lo,
+                        "hi": interval.hi, "confidence": interval.confidence, "reached_level": interval.reached_level,
+                        "met": met, "stopped_by": stopped_by or ("precision" if met else "time cap"),
+                        "n": interval.n, "method": interval.method}
+    rec["interleave"] = {"mode": "loaded", "group": f"{rec['model']}|b{rec['batch_size']}", "cells": 2,
+                         "why": "test"}
+    return rec
+
+
+def with_speedup(rec: dict[str, Any], fp32: dict[str, Any]) -> dict[str, Any]:
+    """``speedup_vs_fp32`` and its CI over ``fp32`` (the runtime's own FP32 cell), as the engine records them."""
+    from edgebench.stats import ratio_interval, rounds_of
+
+    ci = ratio_interval(rounds_of(fp32), rounds_of(rec))
+    rec["speedup_vs_fp32"] = ci["ratio"]
+    rec["speedup_vs_fp32_ci"] = {"lo": ci["lo"], "hi": ci["hi"], "confidence": ci["confidence"], "method": ci["method"]}
+    return rec

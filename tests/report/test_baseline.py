@@ -1,13 +1,10 @@
 """The baseline comparison flags latency shifts beyond the noise, and only those."""
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pytest
 from records import on_images, record
 
-from edgebench.report.baseline import blocks, compare, mann_whitney_p
+from edgebench.report.baseline import blocks, compare
 from edgebench.report.document import to_markdown
 
 
@@ -15,24 +12,6 @@ def _one(current: dict, baseline: dict, **kwargs):
     comparison = compare([current], [baseline], **kwargs)
     assert len(comparison.cells) == 1
     return comparison.cells[0]
-
-
-def test_mann_whitney_matches_normal_approximation_by_hand():
-    slower_p, faster_p = mann_whitney_p(np.arange(1.0, 6.0), np.arange(6.0, 11.0))
-    # U = 0, mean 12.5, variance 5*5*11/12, continuity correction 0.5 (the exact one-sided p is 1/252 ≈ 0.004).
-    z = (0 - 12.5 + 0.5) / math.sqrt(25 * 11 / 12)
-    expected = 0.5 * math.erfc(-z / math.sqrt(2))
-    assert faster_p == pytest.approx(expected, rel=1e-9)
-    assert faster_p == pytest.approx(0.0061, abs=2e-4)
-    assert slower_p > 0.99
-
-
-def test_mann_whitney_ties_agree_with_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    x, y = np.array([1, 2, 2, 3, 3, 3, 5.0]), np.array([2, 3, 4, 4, 5, 5, 6, 7.0])
-    slower_p, faster_p = mann_whitney_p(x, y)
-    assert slower_p == pytest.approx(stats.mannwhitneyu(x, y, alternative="greater", method="asymptotic").pvalue)
-    assert faster_p == pytest.approx(stats.mannwhitneyu(x, y, alternative="less", method="asymptotic").pvalue)
 
 
 def test_same_distribution_is_no_significant_change():
