@@ -1,0 +1,1 @@
+"""What this machine is: leaf utilities anything may import."""
