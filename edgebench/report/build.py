@@ -22,6 +22,7 @@ from edgebench.report.pareto import pareto_front
 from edgebench.report.reference_table import reference_rows_for, reference_table
 from edgebench.report.run_info import environment_blocks
 from edgebench.report.runs import Run, all_results, load_runs
+from edgebench.report.sustained import rows as sustained_rows, sustained_blocks
 
 TITLE = "edgebench report"
 EXIT_REGRESSIONS = 4  # with --fail-on-regression, so CI can gate on a baseline
@@ -141,6 +142,8 @@ def device_section(device: str, index: int, runs: list[Run], results: list[dict[
                 if r["status"] == "ok" and (r.get("contention") or {}).get("busy")]
         if busy:
             blocks += [Heading("Measured while the machine was busy", 3), Bullets(busy)]
+        plot = out / PLOTS_DIR / f"{index}-{_slug(device)}-sustained.png" if out is not None else None
+        blocks += sustained_blocks(results, plot, device)
     blocks += _untrusted_blocks(results)
     failed = grid.failed_rows(results)
     blocks += [Heading("Failed or skipped cells", 3), failed if failed.rows else Paragraph("None: every cell ran.")]
@@ -167,6 +170,7 @@ def build(runs: list[Run], out: Path | None, baseline: list[Run] | None = None, 
             "deployments": [d.to_dict() for d in deployments(records)],
             "reference_table": reference_rows_for(records) if any(r.get("reference") for r in records) else [],
             "not_ok": [{k: r.get(k) for k in ("key", "status", "reason")} for r in records if r["status"] != "ok"],
+            "sustained": sustained_rows(records),
         }
     if len(groups) > 1:
         blocks += [Heading("Across machines", 2),

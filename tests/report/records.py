@@ -88,3 +88,24 @@ def with_speedup(rec: dict[str, Any], fp32: dict[str, Any]) -> dict[str, Any]:
     rec["speedup_vs_fp32"] = ci["ratio"]
     rec["speedup_vs_fp32_ci"] = {"lo": ci["lo"], "hi": ci["hi"], "confidence": ci["confidence"], "method": ci["method"]}
     return rec
+
+
+def sustained(p50_per_minute: list[float], *, mhz: list[float] | None = None, temps: list[float] | None = None,
+              merged_tail: bool = False, nominal: bool = False) -> dict[str, Any]:
+    """A record's ``sustained`` summary as `edgebench run --sustained` writes it (harness/sustained.py)."""
+    def reading(i: int) -> dict[str, Any]:
+        cpu = None
+        if mhz:
+            cpu = {"mean": mhz[i], "min": mhz[i], "max": mhz[i], "source": "psutil.cpu_freq" if nominal else
+                   "/sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq"}
+            if nominal:
+                cpu["note"] = "no cpufreq driver: /proc/cpuinfo's nominal clock, may not follow throttling"
+        return {"cpu_mhz": cpu, "temps_c": {"cpu-thermal": temps[i]} if temps else None}
+
+    buckets = [{"minute": i, "n": 100, "p50": p50, "p90": p50 * 1.05, "span_s": 60.0, **reading(i)}
+               for i, p50 in enumerate(p50_per_minute)]
+    drift = (p50_per_minute[-1] / p50_per_minute[0] - 1) * 100 if len(p50_per_minute) > 1 else None
+    return {"minutes": float(len(p50_per_minute)), "bucket_s": 60.0, "buckets": buckets, "drift_pct": drift,
+            "merged_tail": merged_tail, "elapsed_s": 60.0 * len(p50_per_minute), "sensors_start": reading(0),
+            "sensors_end": reading(len(p50_per_minute) - 1),
+            "sensors_note": "sensors: CPU frequency from a fake sysfs" if mhz else "sensors: none readable here (a VM)"}
