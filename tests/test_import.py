@@ -8,7 +8,7 @@ def test_import_edgebench_stays_light():
     # the GPU runtime modules too: importing one (to ask its availability) must load no GPU library
     code = ("import sys, edgebench, edgebench.cli, edgebench.runtimes, edgebench.pipeline.sweep, "
             "edgebench.runtimes.tensorrt, edgebench.runtimes.onnxruntime_gpu, edgebench.runtimes.pytorch_cuda, "
-            "edgebench.quantize.tensorrt, edgebench.harness.gpu_memory, edgebench.harness.gpu_timing, "
+            "edgebench.quantize.tensorrt, edgebench.harness.gpu_memory, "
             "edgebench.runtimes.litert, edgebench.runtimes.executorch, edgebench.runtimes.coreml, edgebench.runtimes.ncnn, "
             "edgebench.quantize.litert, edgebench.quantize.executorch, edgebench.quantize.coreml, edgebench.quantize.ncnn, "
             "edgebench.toolchains, edgebench.export.bundle, edgebench.pipeline.bundle, edgebench.pipeline.measure, edgebench.progress; "

@@ -129,7 +129,8 @@ def check_records(run_dir: Path, records: list[dict[str, Any]], cells: list["Cel
             differences.append(f"seed {seed}, {config.seed} now")
         timing = record.get("timing") or {}
         profile = config.profile
-        for field, now in (("profile", profile.name), ("min_iters", profile.min_iters), ("min_s", profile.min_s)):
+        for field, now in (("profile", profile.name), ("min_iters", profile.min_iters), ("min_s", profile.min_s),
+                           ("max_s", profile.max_s), ("target_pct", profile.target_pct)):
             if field in timing and timing[field] != now:
                 differences.append(f"timing {field} {timing[field]}, {now} now")
         eval_set = (record.get("accuracy") or {}).get("eval_set") or {}

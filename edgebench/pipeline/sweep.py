@@ -252,8 +252,15 @@ def compare_with_fp32(record: dict[str, Any], finished: dict[str, dict[str, Any]
     sibling = finished.get(f"{record['model']}|{record['runtime']}|fp32|b{record['batch_size']}")
     if not sibling or sibling["status"] != "ok":
         return
+    from edgebench.stats import ratio_interval, rounds_of
+
     ratio = record["latency_ms"]["p50"] / sibling["latency_ms"]["p50"]
     record["speedup_vs_fp32"] = 1.0 / ratio
+    if record["latency_ms"].get("samples") and sibling["latency_ms"].get("samples"):
+        # the FP32 and reduced-precision cells ran in the same rounds: resampling rounds carries slow periods
+        ci = ratio_interval(rounds_of(sibling), rounds_of(record), seed=0)
+        record["speedup_vs_fp32_ci"] = {"lo": ci["lo"], "hi": ci["hi"], "confidence": ci["confidence"],
+                                        "method": ci["method"]}
     if ratio > SLOWER_MARGIN:
         settings = (record.get("quantization") or {}).get("settings") or {}
         reason = get_runtime(record["runtime"]).slower_reason(record["precision"], settings)

@@ -24,12 +24,8 @@ FIELD = "p50_precision"  # not "precision": that field of a record already holds
 
 
 def of(record: dict[str, Any] | None) -> dict[str, Any]:
-    """How precisely the record's p50 is known (empty for a record from an older run). A record written with
-    the interval under ``precision`` (where fp32 / int8 belongs) is read too, so such a run still renders."""
-    record = record or {}
-    found = record.get(FIELD)
-    if found is None and isinstance(record.get("precision"), dict):
-        found = record["precision"]
+    """How precisely the record's p50 is known (empty for a record from an older run)."""
+    found = (record or {}).get(FIELD)
     return found if isinstance(found, dict) else {}
 
 

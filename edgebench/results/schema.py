@@ -12,7 +12,9 @@ if TYPE_CHECKING:
 # 2: accuracy, quantization, calibration, speed-up vs FP32; 3: GPU timing and memory;
 # 4: equal conditions read back (threads_reported, static_shape), the timed span stated (timed_span) with the work
 #    around the model measured apart (io_latency_ms), untrusted; environment.usable_cpus is the default thread count
-SCHEMA_VERSION = 4
+# 5: a model's cells timed in interleaved rounds (rounds, interleave), stopped once the p50 is known
+#    (p50_precision, timing.stopped_by), speed-ups with their 95% interval (speedup_vs_fp32_ci), sustained
+SCHEMA_VERSION = 5
 STATUSES = ("ok", "failed", "skipped")
 REFERENCE_FIELDS = ("model", "size_mb", "top1", "top5", "params_m", "cpu_ms_b32", "gpu_ms_b32")
 
@@ -52,6 +54,7 @@ def base_record(cell: "Cell", config: "RunConfig", threads: int, prepared: dict[
         "quantization": None,  # recipe, settings, calibration of a reduced-precision artifact
         "calibration": None,
         "speedup_vs_fp32": None,
+        "speedup_vs_fp32_ci": None,  # 95% bootstrap interval of the speed-up (rounds resampled)
         "slower_than_fp32": None,
         "warnings": [],
         "parity": prepared.get("parity"),
@@ -62,6 +65,10 @@ def base_record(cell: "Cell", config: "RunConfig", threads: int, prepared: dict[
         "timed_span": None,  # what latency_ms times, in the runtime's words
         "io_latency_ms": None,  # the work around the model, timed apart: preparing the input, finishing the output
         "untrusted": [],  # one-line reasons why this result must not be recommended
+        "p50_precision": None,  # the 95% interval of the median, the half-width reached, the target, why timing stopped
+        "rounds": None,  # per round: samples, p50, start time (the group's cells took turns round by round)
+        "interleave": None,  # how the cell shared rounds with its group: loaded, restart, single, sustained
+        "sustained": None,  # --sustained: p50 per minute, drift, CPU clock and temperatures
         "contention": None,  # CPU time per call and load average around the timed runs; busy: CPUs were shared
         "input": {"shape": list(cell.model.input_shape), "seed": config.seed, "kind": "seeded N(0,1) tensor"},
         "preprocess": cell.model.to_dict()["preprocess"],
