@@ -419,8 +419,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     import json
 
     from edgebench.machine.env import capture
+    from edgebench.machine.sensors import describe_sensors
 
     print(json.dumps(capture(), indent=1))
+    print(f"sensors (read by --sustained): {describe_sensors()}")
     return cmd_list(argparse.Namespace(what="runtimes", suite=None, source=None))
 
 

@@ -164,7 +164,7 @@ def cell_summary(cell: dict | None) -> dict:
     out = {"p50": cell["latency_ms"]["p50"], "n": cell["latency_ms"]["n"]}
     contention = cell.get("contention") or {}
     out.update({key: contention[key] for key in ("cpu_over_wall", "busy") if key in contention})
-    for key in ("precision", "interleave"):  # the interleaved engine's record (issue 14), when present
+    for key in ("p50_precision", "interleave"):  # the interleaved engine's record (issue 14)
         if isinstance(cell.get(key), dict):
             out[key] = cell[key]
     if cell.get("rounds"):

@@ -24,6 +24,8 @@ FAULT_VARIABLE = "EDGEBENCH_INJECT_FAULT"
 
 def inject_fault(key: str) -> str | None:
     """Testing hook: ``EDGEBENCH_INJECT_FAULT=<part of a job key>=<crash|hang|raise|exit|parity>`` breaks that job.
+    A served cell checks ``<cell key>|slice`` before each timed slice, so ``...|b1|slice=crash`` breaks it
+    after it loaded, in the middle of its group's rounds.
 
     ``parity`` (prepare jobs, ``<model id>|prepare``) is returned, not acted on here: the prepare step
     perturbs a weight of the exported ONNX before its parity check, so the real check fails."""
@@ -110,6 +112,8 @@ def serve(job: dict[str, Any], reply_fd: int) -> int:
         elif runner is None or op not in ("slice", "sustained", "finish"):
             reply = {"status": "failed", "reason": f"unexpected request {op!r} (load first; then slice, sustained, finish)"}
         else:
+            if op == "slice":
+                inject_fault(job.get("key", "") + "|slice")  # ``<cell key>|slice=crash``: fail between rounds
             reply = _guarded(lambda: getattr(runner, op)(**request))
         replies.write(json.dumps(reply, default=str) + "\n")
         if reply.get("status") != "ok" or op == "finish":

@@ -1,0 +1,80 @@
+"""The measure step on real runtimes: a model's cells interleaved in rounds, a failure in one of them, workers
+restarted each round when memory is short, and the stopping rule (precision reached, or the cap and a flag)."""
+from __future__ import annotations
+
+import json
+
+from conftest import FAST, run_cli
+
+from edgebench.harness.worker import FAULT_VARIABLE
+
+
+def _records(run_dir):
+    return {r["key"].split("|")[1]: r for r in map(json.loads, (run_dir / "results.jsonl").read_text().splitlines())}
+
+
+def _run(tiny_onnx, tmp_path, *extra, env=None):
+    out = tmp_path / "run"
+    proc = run_cli("run", "--model", f"onnx:{tiny_onnx}", "--runtime", "onnxruntime", "--runtime", "openvino",
+                   "--batch-size", "1", *FAST, "--duration", "1", *extra, "--out", str(out),
+                   "--cache-dir", str(tmp_path / "cache"), env=env)
+    return proc, _records(out) if (out / "results.jsonl").exists() else {}
+
+
+def test_a_cell_crashing_between_rounds_fails_alone_and_keeps_what_it_timed(tiny_onnx, tmp_path):
+    proc, records = _run(tiny_onnx, tmp_path, env={FAULT_VARIABLE: "|openvino|fp32|b1|slice=crash"})
+    assert proc.returncode == 1, proc.stderr
+    ort, ov = records["onnxruntime"], records["openvino"]
+    assert ov["status"] == "failed" and ov["reason"] == "crashed with SIGSEGV"
+    assert ort["status"] == "ok" and len(ort["rounds"]) >= 2  # the other cell went on, round after round
+    assert ov["latency_ms"] is None  # it crashed before its first slice: nothing was timed
+
+
+def test_restart_mode_when_the_workers_do_not_fit_together(tiny_onnx, tmp_path, monkeypatch, capsys):
+    from edgebench import cli
+    from edgebench.pipeline import measure
+
+    monkeypatch.setattr(measure, "MEMORY_HEADROOM", 1e9)  # no second worker ever fits beside the first
+    out = tmp_path / "run"
+    code = cli.main(["run", "--model", f"onnx:{tiny_onnx}", "--runtime", "onnxruntime", "--runtime", "openvino",
+                     "--batch-size", "1", *FAST, "--duration", "1", "--out", str(out),
+                     "--cache-dir", str(tmp_path / "cache")])
+    assert code == 0, capsys.readouterr().err
+    records = _records(out)
+    for record in records.values():
+        assert record["status"] == "ok"
+        assert record["interleave"]["mode"] == "restart" and "do not fit in memory" in record["interleave"]["why"]
+        # one fresh worker per round, each slice at least twice what its restart cost
+        assert record["timing"]["worker_starts"] == len(record["rounds"]) >= 1
+    ort, ov = records["onnxruntime"], records["openvino"]
+    assert ort["rounds"][0]["at_s"] < ov["rounds"][0]["at_s"]
+
+
+def test_stops_at_the_target_or_at_the_cap_and_says_which(tiny_onnx, tmp_path):
+    proc, loose = _run(tiny_onnx, tmp_path / "loose", "--median-ci", "50")
+    assert proc.returncode == 0, proc.stderr
+    for record in loose.values():
+        assert record["p50_precision"]["met"] and record["timing"]["stopped_by"] == "precision"
+        assert record["p50_precision"]["half_width_pct"] <= 50 and record["latency_ms"]["n"] >= 6
+    proc, tight = _run(tiny_onnx, tmp_path / "tight", "--median-ci", "0.0001", "--max-duration", "1.5")
+    assert proc.returncode == 0, proc.stderr
+    for record in tight.values():
+        ci = record["p50_precision"]
+        assert not ci["met"] and ci["stopped_by"] == "time cap" and ci["half_width_pct"] > 0.0001
+        assert sum(record["latency_ms"]["samples"]) / 1000 >= 1.5  # the cap counts timed seconds
+    assert "(target not met)" in proc.stderr
+
+
+def test_sustained_runs_each_cell_alone_and_reports_per_minute(tiny_onnx, tmp_path):
+    proc, records = _run(tiny_onnx, tmp_path, "--sustained", "0.05")  # 3 s: one (merged) minute
+    assert proc.returncode == 0, proc.stderr
+    ort, ov = records["onnxruntime"], records["openvino"]
+    for record in (ort, ov):
+        assert record["interleave"]["mode"] == "sustained" and len(record["rounds"]) == 1
+        summary = record["sustained"]
+        assert summary["minutes"] == 0.05 and summary["buckets"] and summary["drift_pct"] is None
+        assert sum(b["n"] for b in summary["buckets"]) == record["latency_ms"]["n"]
+        assert 2.9 <= sum(record["latency_ms"]["samples"]) / 1000 <= summary["elapsed_s"] + 0.01
+        assert record["p50_precision"]["stopped_by"] == "sustained"
+    # alone: the second cell started after the first had run its whole span
+    assert ov["rounds"][0]["at_s"] - ort["rounds"][0]["at_s"] >= 3.0
