@@ -29,13 +29,13 @@ class TimingProfile:
     name: str = "default"
     warmup_iters: int = 10  # the first inference counts as one
     warmup_s: float = 1.0
-    warmup_max_s: float = 10.0  # a slow model's first call or two are its warm-up
+    warmup_max_s: float = 5.0  # a slow model's first call or two are its warm-up
     min_iters: int = 6  # the fewest calls whose extremes bound the median at 95%
     min_s: float = 2.0
-    max_s: float = 60.0  # timed seconds per cell; a cell stopped here records the precision it reached
+    max_s: float = 15.0  # timed seconds per cell; a cell stopped here records the precision it reached
     floor_iters: int = 3  # even a capped cell gets this many timed runs
     target_pct: float = 1.0  # stop once the 95% interval of the median is within ±target_pct of it
-    round_s: float = 0.5  # timed seconds per cell and round when a model's cells are interleaved
+    round_s: float = 1.0  # timed seconds per cell and round when a model's cells are interleaved
 
     def __post_init__(self) -> None:
         for name in ("warmup_iters", "min_iters", "floor_iters"):
@@ -57,8 +57,8 @@ class TimingProfile:
 
 PROFILES = {
     "default": TimingProfile(),
-    "quick": TimingProfile(name="quick", warmup_iters=3, warmup_s=0.2, warmup_max_s=5.0, min_iters=6, min_s=1.0,
-                           max_s=20.0, floor_iters=3, target_pct=2.0, round_s=0.25),
+    "quick": TimingProfile(name="quick", warmup_iters=3, warmup_s=0.2, warmup_max_s=2.0, min_iters=6, min_s=1.0,
+                           max_s=5.0, floor_iters=3, target_pct=2.0, round_s=0.5),
 }
 
 

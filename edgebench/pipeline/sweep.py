@@ -127,11 +127,16 @@ class Sweep:
                 else:
                     records[cell.key] = outcome
             if entries:
-                measured = GroupMeasure(entries, self.config.profile, timeout_s=self.config.cell_timeout_s,
-                                        log_dir=self.run_dir / "logs", env=thread_env(self.threads),
-                                        threads=self.threads, usable_cpus=envmod.usable_cpus(),
-                                        sustained_min=self.config.sustained_min,
-                                        status=self.progress.status if self.progress else (lambda text: None)).run()
+                group_measure = GroupMeasure(entries, self.config.profile, timeout_s=self.config.cell_timeout_s,
+                                             log_dir=self.run_dir / "logs", env=thread_env(self.threads),
+                                             threads=self.threads, usable_cpus=envmod.usable_cpus(),
+                                             sustained_min=self.config.sustained_min,
+                                             status=self.progress.status if self.progress else (lambda text: None))
+                try:
+                    measured = group_measure.run()
+                except BaseException:  # Ctrl-C or a bug: keep the cells that finished; resume measures the rest
+                    self._store_group([*records.values(), *group_measure.completed()])
+                    raise
                 for entry, record in zip(entries, measured):
                     self._annotate_accuracy(record, inputs, inputs.get("reference") or {})
                     records[entry.cell.key] = record
