@@ -31,7 +31,7 @@ class TimingProfile:
     warmup_s: float = 1.0
     warmup_max_s: float = 5.0  # a slow model's first call or two are its warm-up
     min_iters: int = 6  # the fewest calls whose extremes bound the median at 95%
-    min_s: float = 2.0
+    min_s: float = 3.0  # three rounds at least: a ratio rests on more than one or two turns
     max_s: float = 15.0  # timed seconds per cell; a cell stopped here records the precision it reached
     floor_iters: int = 3  # even a capped cell gets this many timed runs
     target_pct: float = 1.0  # stop once the 95% interval of the median is within ±target_pct of it

@@ -27,7 +27,7 @@ MEMORY_RESERVE = 0.10  # of the machine's memory, left to the system and the par
 RESTART_SHARE = 2.0  # in restart mode a slice lasts this many times what the restart cost
 # One untimed call opens each slice of a worker that stayed loaded while the others ran, when a call costs at
 # most this share of the slice: its caches, pages and thread pool are cold after the others' turns, and a first
-# call after a pause ran 4-13% slower than the rest (MobileNetV2 at batch 32, ONNX Runtime and OpenVINO here).
+# call after a pause ran 5-13% slower than the rest (MobileNetV2 at batch 32, ONNX Runtime and OpenVINO here).
 REWARM_SHARE = 0.25
 
 

@@ -50,6 +50,13 @@ def environment_blocks(run: Run, device: str) -> list[Block]:
         f"Versions: {versions or 'not recorded'}.",
         f"Threads per runtime: {', '.join(map(str, threads)) or 'n/a'}; timing profile: {', '.join(profiles) or 'n/a'}.",
     ]
+    profile = config.get("profile") or {}
+    if profile.get("target_pct"):
+        modes = sorted({(r.get("interleave") or {}).get("mode") for r in results} - {None})
+        items.append(f"Timing: each cell stopped once the 95% interval of its p50 was within ±{profile['target_pct']:g}% "
+                     f"(at least {profile.get('min_iters')} calls and {profile.get('min_s'):g} s), or at "
+                     f"{profile.get('max_s'):g} s of timed calls; a model's cells at one batch size took turns in "
+                     f"{profile.get('round_s'):g} s slices (workers: {', '.join(modes) or 'n/a'}).")
     if config:
         what = config.get("suite") or ", ".join(config.get("models") or []) or "quick"  # run's default suite
         items.append(f"Configuration: suite/models {what}; precisions {', '.join(config.get('precisions') or [])}; "
