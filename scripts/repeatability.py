@@ -29,7 +29,8 @@ def main() -> int:
     args = parser.parse_args()
     a, b = load(args.run_a), load(args.run_b)
     lines = [f"# Repeatability: `{args.run_a.name}` then `{args.run_b.name}`", "",
-             "## Each p50", "", "| cell | p50 A (ms) | ±A | p50 B (ms) | ±B | B/A − 1 | within ±%g%% |" % args.p50_tolerance,
+             "## Each p50", "",
+             "| cell | p50 A (ms) | ±A | p50 B (ms) | ±B | B/A − 1 | within ±%g%% |" % args.p50_tolerance,
              "|---|---|---|---|---|---|---|"]
     worst_p50 = 0.0
     for key in a:

@@ -22,7 +22,7 @@ def _run(tiny_onnx, tmp_path, *extra, env=None):
 
 
 def test_a_cell_crashing_between_rounds_fails_alone_and_keeps_what_it_timed(tiny_onnx, tmp_path):
-    proc, records = _run(tiny_onnx, tmp_path, env={FAULT_VARIABLE: "|openvino|fp32|b1|slice=crash"})
+    proc, records = _run(tiny_onnx, tmp_path, "--duration", "2", env={FAULT_VARIABLE: "|openvino|fp32|b1|slice=crash"})
     assert proc.returncode == 1, proc.stderr
     ort, ov = records["onnxruntime"], records["openvino"]
     assert ov["status"] == "failed" and ov["reason"] == "crashed with SIGSEGV"
@@ -51,7 +51,7 @@ def test_restart_mode_when_the_workers_do_not_fit_together(tiny_onnx, tmp_path, 
 
 
 def test_stops_at_the_target_or_at_the_cap_and_says_which(tiny_onnx, tmp_path):
-    proc, loose = _run(tiny_onnx, tmp_path / "loose", "--median-ci", "50")
+    proc, loose = _run(tiny_onnx, tmp_path / "loose", "--median-ci", "50", "--max-duration", "20")
     assert proc.returncode == 0, proc.stderr
     for record in loose.values():
         assert record["p50_precision"]["met"] and record["timing"]["stopped_by"] == "precision"
@@ -78,3 +78,37 @@ def test_sustained_runs_each_cell_alone_and_reports_per_minute(tiny_onnx, tmp_pa
         assert record["p50_precision"]["stopped_by"] == "sustained"
     # alone: the second cell started after the first had run its whole span
     assert ov["rounds"][0]["at_s"] - ort["rounds"][0]["at_s"] >= 3.0
+
+
+def test_ctrl_c_mid_group_keeps_the_finished_cells_and_resume_measures_the_rest(tiny_onnx, tmp_path):
+    """A hung cell holds its group; Ctrl-C then keeps every cell that finished (the whole first group, the
+    other cell of the second) and a resume measures only the one left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "edgebench", "run", "--model", f"onnx:{tiny_onnx}", "--runtime", "onnxruntime",
+            "--runtime", "openvino", "--batch-size", "1", "--batch-size", "2", *FAST, "--out", str(out),
+            "--cache-dir", str(tmp_path / "cache")]
+    env = {**os.environ, FAULT_VARIABLE: "|openvino|fp32|b2|slice=hang"}
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (results.exists() and len(results.read_text().splitlines()) >= 2):
+        time.sleep(0.5)
+    time.sleep(8)  # the second group: ONNX Runtime finishes its first slice, OpenVINO hangs in its own
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    kept = [json.loads(line)["key"].split("|", 1)[1] for line in results.read_text().splitlines()]
+    assert sorted(kept) == ["onnxruntime|fp32|b1", "onnxruntime|fp32|b2", "openvino|fp32|b1"], err
+    resumed = run_cli("run", "--resume", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "4 cells (3 already done)" in resumed.stderr
+    last = json.loads(results.read_text().splitlines()[-1])
+    assert last["key"].endswith("|openvino|fp32|b2") and last["status"] == "ok"
