@@ -17,6 +17,7 @@ WEIGHT_MODES = ("auto", "pretrained", "random")
 # int8-weights: INT8 weights dequantised for float compute (Core ML's weight compression): a smaller file.
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8", "int8-dynamic", "int8-weights", "best")
 DEFAULT_BATCH_SIZES = (1, 32)
+MAX_SUSTAINED_MIN = 1440  # a day per cell: beyond it a time limit would overflow, and no run means that
 
 
 def default_cache_dir() -> Path:
@@ -72,8 +73,9 @@ class RunConfig:
             raise ConfigError(f"--batch-size values must be positive integers, got {list(self.batch_sizes)}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {self.threads}")
-        if self.sustained_min is not None and not self.sustained_min > 0:
-            raise ConfigError(f"--sustained must be a positive number of minutes, got {self.sustained_min!r}")
+        if self.sustained_min is not None and not 0 < self.sustained_min <= MAX_SUSTAINED_MIN:
+            raise ConfigError(f"--sustained takes minutes between 0 and {MAX_SUSTAINED_MIN} (a day) per cell, "
+                              f"got {self.sustained_min!r}")
         if self.cell_timeout_s <= 0 or self.prepare_timeout_s <= 0:
             raise ConfigError("--timeout must be a positive number of seconds")
         if self.checkpoint is not None:

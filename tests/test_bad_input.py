@@ -125,6 +125,8 @@ CASES = [
     (["run", "--duration", "nan"], _nothing, ["--duration", "not a finite number"]),
     (["run", "--max-duration", "inf"], _nothing, ["--max-duration", "not a finite number"]),
     (["run", "--threads", "0"], _nothing, ["--threads", "at least 1"]),
+    (["run", "--sustained", "1e12"], _nothing, ["--sustained", "1440"]),
+    (["run", "--median-ci", "0"], _nothing, ["--median-ci", "greater than 0"]),
     (["run", "--limit", "0"], _nothing, ["--limit", "at least 1"]),
     (["run", "--calib-size", "0"], _nothing, ["--calib-size", "at least 1"]),
     (["run", "--batch-size", "0"], _nothing, ["--batch-size", "at least 1"]),
