@@ -71,6 +71,16 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     onnx.add_argument("--channel-order", choices=("RGB", "BGR"))
 
 
+def _add_output_args(parser: argparse.ArgumentParser, out_help: str, resume_help: str) -> None:
+    """Where results go, resuming, caches, names and seed: shared by run and optimize."""
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", metavar="DIR", type=argtypes.folder_to_write, help=out_help)
+    out.add_argument("--resume", metavar="RUN_DIR", help=resume_help)
+    out.add_argument("--cache-dir", metavar="DIR", type=argtypes.folder_to_write, help="export cache (default ~/.cache/edgebench)")
+    out.add_argument("--device-name", help="name of this machine in reports (default: host name)")
+    out.add_argument("--seed", type=argtypes.seed, default=0, help="seed of inputs and random weights")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argtypes.OneLineParser(prog="edgebench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,12 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("--cuda-graphs", action="store_true",
                         help="GPU runtimes replay one captured CUDA graph per call (as trtexec --useCudaGraph)")
     timing.add_argument("--timeout", type=argtypes.positive_float, metavar="S", help="time limit of one cell's process")
-    out = run.add_argument_group("output")
-    out.add_argument("--out", metavar="DIR", type=argtypes.folder_to_write, help="run folder (default edgebench-runs/<time>-<suite>)")
-    out.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run without redoing finished cells")
-    out.add_argument("--cache-dir", metavar="DIR", type=argtypes.folder_to_write, help="export cache (default ~/.cache/edgebench)")
-    out.add_argument("--device-name", help="name of this machine in reports (default: host name)")
-    out.add_argument("--seed", type=argtypes.seed, default=0, help="seed of inputs and random weights")
+    _add_output_args(run, "run folder (default edgebench-runs/<time>-<suite>)",
+                     "finish an interrupted run without redoing finished cells")
 
     export = sub.add_parser("export", help="write a suite's artifacts (every runtime and precision) into a folder "
                             "that `edgebench run --artifacts` measures on another machine")
@@ -109,6 +115,33 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(quick=False, warmup=None, iterations=None, duration=None, max_duration=None, threads=None,
                         median_ci=None, sustained=None,
                         timeout=None, cuda_graphs=False, device_name=None, resume=None, artifacts=None)
+
+    optimize = sub.add_parser("optimize", help="search runtimes, precisions and quantisation recipes for the "
+                              "fastest (or smallest) deployment within an accuracy budget")
+    _add_model_args(optimize)
+    goal = optimize.add_argument_group("what to find")
+    goal.add_argument("--max-accuracy-drop", type=argtypes.percent, metavar="D",
+                      help="top-1 drop against the FP32 reference, in points")
+    goal.add_argument("--accuracy-bound", choices=("estimate", "upper"), default="estimate",
+                      help="apply --max-accuracy-drop to the drop's estimate (default: a few hundred images give "
+                      "intervals wider than a 0.5-point budget, which would reject even lossless recipes) or to "
+                      "its 95%% interval's upper end (needs more images)")
+    goal.add_argument("--max-latency-ms", type=argtypes.non_negative_float, metavar="X", help="p50 latency per call")
+    goal.add_argument("--max-size-mb", type=argtypes.non_negative_float, metavar="Z", help="size of the shipped file(s)")
+    goal.add_argument("--max-memory-mb", type=argtypes.non_negative_float, metavar="W", help="peak host memory (RSS)")
+    goal.add_argument("--objective", choices=("latency", "size", "throughput", "accuracy"), default="latency")
+    goal.add_argument("--budget", type=argtypes.positive_float, default=30.0, metavar="MINUTES",
+                      help="time the search may take (default 30); what does not fit is listed as not tried")
+    goal.add_argument("--screen-images", type=argtypes.positive_int, default=100, metavar="N",
+                      help="evaluation images the first, cheap fidelity check uses (default 100)")
+    timing = optimize.add_argument_group("timing of the final round")
+    timing.add_argument("--quick", action="store_true", help="short timing profile for the final round")
+    timing.add_argument("--threads", type=argtypes.positive_int, help="intra-op threads for every runtime")
+    timing.add_argument("--timeout", type=argtypes.positive_float, metavar="S", help="time limit of one cell's process")
+    _add_output_args(optimize, "search folder (default edgebench-runs/<time>-optimize)",
+                     "finish an interrupted search without redoing finished stages")
+    optimize.set_defaults(warmup=None, iterations=None, duration=None, max_duration=None, median_ci=None,
+                          sustained=None, cuda_graphs=False, artifacts=None)
 
     report = sub.add_parser("report", help="render tables, plots, HTML, CSV and JSON from run folders (no measuring)")
     report.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, from one or several machines")
@@ -166,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     args = build_parser().parse_args(argv)
     try:
-        commands = {"run": cmd_run, "export": cmd_export, "report": cmd_report, "pick": cmd_pick, "list": cmd_list, "doctor": cmd_doctor,
+        commands = {"run": cmd_run, "optimize": cmd_optimize, "export": cmd_export, "report": cmd_report, "pick": cmd_pick, "list": cmd_list, "doctor": cmd_doctor,
                     "env": cmd_env}
         return commands[args.command](args)
     except EdgebenchError as exc:
@@ -308,6 +341,76 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"report (plots, HTML, CSV): edgebench report {run_dir} --out {run_dir / 'report'}")
     failed = [r for r in results if r["status"] == "failed"]
     return EXIT_FAILED_CELLS if failed else 0
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    import json
+    import shlex
+
+    from edgebench.data.evalset import select_images
+    from edgebench.optimize.log import read_summary
+    from edgebench.optimize.outcome import markdown
+    from edgebench.optimize.search import Optimize
+    from edgebench.optimize.strategy import Goal
+    from edgebench.pipeline.sweep import load_run_config, prepare_run_dir
+    from edgebench.progress import SweepProgress
+    from edgebench.results.store import ResultStore
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        summary = read_summary(run_dir)
+        if not summary:
+            raise ConfigError(f"{run_dir} holds no optimize search (no optimize.json); give the folder "
+                              "`edgebench optimize --out` wrote")
+        config = load_run_config(run_dir)
+        goal, budget, command = Goal(**summary["goal"]), summary["budget_min"], summary["command"]
+        screen_images = summary.get("screen_images", 100)
+    else:
+        if not args.data:
+            raise ConfigError("edgebench optimize needs --data DIR (evaluation images with labels): accuracy is what "
+                              "the search trades for speed")
+        if len(args.batch_size) > 1:
+            raise ConfigError("edgebench optimize searches at one batch size; give --batch-size once")
+        config = _run_config(args)
+        if len(config.models) != 1:
+            raise ConfigError("edgebench optimize searches for one model; give --model once")
+        goal = Goal(objective=args.objective, batch_size=args.batch_size[0] if args.batch_size else 1,
+                    max_drop_pt=args.max_accuracy_drop, bound=args.accuracy_bound, max_latency_ms=args.max_latency_ms,
+                    max_size_mb=args.max_size_mb, max_memory_mb=args.max_memory_mb)
+        budget, screen_images = args.budget, args.screen_images
+        from dataclasses import replace
+
+        from edgebench.config import PRECISIONS
+        from edgebench.runtimes import default_runtimes
+
+        # Every precision unless --precision narrows the search (FP32 stays: it is what the drop is taken against).
+        precisions = tuple(dict.fromkeys(["fp32", *args.precision])) if args.precision else PRECISIONS
+        # Every runtime that may run here: the defaults (GPU ones where a GPU is), and the mobile runtimes, which
+        # are skipped with their reason where not installed or where the model has no PyTorch implementation.
+        runtimes = tuple(args.runtime) or (*default_runtimes(), "mobile")
+        config = replace(config, batch_sizes=(goal.batch_size,), precisions=precisions, runtimes=runtimes)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(args.out) if args.out else Path("edgebench-runs") / f"{stamp}-optimize"
+        command = "edgebench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["optimize"] \
+            else "edgebench optimize ..."
+    specs, runtimes = _resolve(config)
+    images = select_images(**config.image_options())
+    if not images.has_eval:
+        raise ConfigError("no evaluation images: --data holds none after the calibration slice; give more images")
+    if not args.resume:
+        prepare_run_dir(run_dir, config, images)
+    with SweepProgress(0) as progress:
+        search = Optimize(config, specs[0], runtimes, goal, budget, run_dir, images, command, say=progress.log,
+                          progress=progress, screen_images=screen_images)
+        search.summary["screen_images"] = screen_images
+        summary = search.run()
+    sensitivity_path = run_dir / "sensitivity.json"
+    sensitivity = json.loads(sensitivity_path.read_text()) if sensitivity_path.exists() else None
+    page = markdown(summary, ResultStore(run_dir).load(), sensitivity)
+    (run_dir / "optimize.md").write_text(page)
+    print(page)
+    print(f"search: {run_dir / 'optimize.md'}\nreport: edgebench report {run_dir} --out {run_dir / 'report'}")
+    return 0 if summary.get("chosen") else 3
 
 
 def _from_artifacts(config, args: argparse.Namespace):

@@ -116,12 +116,13 @@ def _seeded(seed: int) -> dict[str, Any]:
 
 
 def _percentile_bootstrap(data: tuple[np.ndarray, np.ndarray], statistic, width: int, *, confidence: float,
-                          seed: int, resamples: int) -> tuple[float, float]:
-    """A seeded percentile bootstrap of a two-sample statistic, each sample resampled on its own."""
+                          seed: int, resamples: int, paired: bool = False) -> tuple[float, float]:
+    """A seeded percentile bootstrap of a two-sample statistic, each sample resampled on its own (or, paired,
+    both with the same draw)."""
     from scipy.stats import bootstrap
 
     result = bootstrap(data, statistic, n_resamples=resamples, batch=max(1, _CHUNK_ELEMENTS // max(1, width)),
-                       vectorized=True, paired=False, confidence_level=confidence, method="percentile",
+                       vectorized=True, paired=paired, confidence_level=confidence, method="percentile",
                        **_seeded(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
@@ -189,13 +190,16 @@ class _PooledRounds:
 
 
 def ratio_interval(a_rounds: Sequence[Sequence[float]], b_rounds: Sequence[Sequence[float]], *,
-                   confidence: float = CONFIDENCE, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
+                   confidence: float = CONFIDENCE, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES,
+                   paired: bool = False) -> dict[str, Any]:
     """median(all a samples) / median(all b samples) and its percentile bootstrap CI.
 
     With at least ``MIN_ROUNDS`` rounds on each side, whole rounds of each cell are resampled (independently),
     so a slow period that hit some rounds widens the interval as it should; samples within a round are
-    correlated and resampling them alone would make the interval too narrow. With fewer rounds the samples
-    are resampled instead (said in ``method``). For a speed-up, pass the reference as ``a``: FP32 / this.
+    correlated and resampling them alone would make the interval too narrow. ``paired``: the two cells ran in
+    the same rounds (lockstep), and round i of one is drawn with round i of the other, so a slow period that hit
+    both cancels in the ratio instead of widening it. With fewer rounds the samples are resampled instead (said
+    in ``method``). For a speed-up, pass the reference as ``a``: FP32 / this.
     Raises ValueError when a side has no samples or its median is not positive."""
     a = [[float(v) for v in r] for r in a_rounds if len(r)]
     b = [[float(v) for v in r] for r in b_rounds if len(r)]
@@ -212,10 +216,11 @@ def ratio_interval(a_rounds: Sequence[Sequence[float]], b_rounds: Sequence[Seque
             return pooled_a.medians(picks_a) / pooled_b.medians(picks_b)
 
         data = (np.arange(len(a), dtype=np.float64), np.arange(len(b), dtype=np.float64))
+        paired = paired and len(a) == len(b)
         # a resample holds (rounds x rounds) flags of which round was drawn: that bounds the memory per batch
         lo, hi = _percentile_bootstrap(data, statistic, len(a) ** 2 + len(b) ** 2, confidence=confidence,
-                                       seed=seed, resamples=resamples)
-        method = "bootstrap over rounds"
+                                       seed=seed, resamples=resamples, paired=paired)
+        method = "paired bootstrap over shared rounds" if paired else "bootstrap over rounds"
     else:
         lo, hi = _percentile_bootstrap((a_all, b_all), _median_ratio, a_all.size + b_all.size,
                                        confidence=confidence, seed=seed, resamples=resamples)

@@ -146,3 +146,19 @@ def test_rounds_of_slices_samples_by_round_counts():
     assert rounds_of({"latency_ms": {"samples": [1.0, 2.0]}}) == [[1.0, 2.0]]
     assert rounds_of({**record, "rounds": record["rounds"][:2]}) == [[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]
     assert rounds_of({"latency_ms": None}) == []
+
+
+def test_a_paired_ratio_cancels_a_slow_period_both_cells_shared():
+    """Two cells timed in the same rounds, b always 10% faster, the host's speed swinging from round to round:
+    paired by round the ratio's interval is tight around 1.1; resampled independently it is wide."""
+    from edgebench.stats import ratio_interval
+
+    rng = np.random.default_rng(3)
+    speed = [1.0, 1.6, 1.0, 1.7, 1.1, 1.5, 1.0, 1.6, 1.2, 1.0]
+    a = [list(s * 5.0 * (1 + rng.normal(0, 0.01, 20))) for s in speed]
+    b = [list(s * 5.0 / 1.1 * (1 + rng.normal(0, 0.01, 20))) for s in speed]
+    paired = ratio_interval(a, b, paired=True)
+    independent = ratio_interval(a, b)
+    assert paired["method"] == "paired bootstrap over shared rounds"
+    assert 1.0 < paired["lo"] < 1.1 < paired["hi"] < 1.2
+    assert independent["lo"] < 1.0 < independent["hi"]

@@ -28,6 +28,7 @@ class ImageSets:
     eval_samples: tuple[tuple[str, int], ...] = ()
     calib_paths: tuple[str, ...] = ()
     calib_source: str = "synthetic"  # "data-slice", "calib-data" or "synthetic"
+    calib_labels: tuple[int, ...] = ()  # a data slice's labels (accuracy-controlled quantisation validates on them)
     dataset: dict[str, Any] = field(default_factory=dict)
     num_classes: int | None = None
     overlap_forced: bool = False
@@ -82,8 +83,10 @@ def select_images(*, data: str | None, labels: str | None = None, class_map: str
     calib_set = open_calibration(calib_data) if calib_data else None
     order = list(np.random.default_rng(seed).permutation(len(dataset.samples))) if dataset else []
     samples = [dataset.samples[i] for i in order] if dataset else []
+    calib_labels: list[int] = []
     if calib_set is None and dataset is not None:
         held = min(calib_size, len(samples) // 2)
+        calib_labels = [label for _, label in samples[len(samples) - held:]]
         calib_paths, samples = [p for p, _ in samples[len(samples) - held:]], samples[:len(samples) - held]
         source = "data-slice"
     elif calib_set is not None:
@@ -102,6 +105,7 @@ def select_images(*, data: str | None, labels: str | None = None, class_map: str
     check_images([p for p, _ in samples], "evaluation")  # a damaged file stops the run before it starts
     check_images(calib_paths, "calibration")
     return ImageSets(eval_samples=tuple(samples), calib_paths=tuple(calib_paths), calib_source=source,
+                     calib_labels=tuple(calib_labels),
                      dataset=dataset.describe() if dataset else {}, overlap_forced=bool(overlap),
                      num_classes=dataset.num_classes if dataset else None)
 

@@ -67,6 +67,13 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         from edgebench.quantize.build import build_artifact
 
         return {"status": "ok", **build_artifact(job)}
+    if job["kind"] == "sensitivity":
+        from edgebench.models.spec import ModelSpec
+        from edgebench.optimize.sensitivity import layer_sensitivity
+
+        return {"status": "ok", "sensitivity": layer_sensitivity(
+            job["source"]["path"], ModelSpec.from_dict(job["model"]), job["calibration"], Path(job["out_dir"]),
+            job["settings"])}
     raise ValueError(f"unknown job kind {job['kind']!r}")
 
 

@@ -126,7 +126,7 @@ class LocalBuild:
             if artifact is None:
                 return {"reason": prepared.get("export_error") or f"no {'/'.join(runtime.formats)} artifact was produced"}
             return {"artifact": artifact}
-        key = (cell.model.id, cell.runtime, cell.precision)
+        key = (cell.model.id, cell.runtime, cell.precision, cell.variant)
         if key not in self._built:
             self._built[key] = self._quantize(cell, recipe, prepared, inputs)
         return self._built[key]
@@ -143,13 +143,17 @@ class LocalBuild:
         if python is None:
             return {"skip": missing}
         calibration = inputs.get("calibration")
-        job = {"kind": "quantize", "key": f"{cell.model.id}|{cell.runtime}|{cell.precision}|quantize",
+        options = cell.quant or self.config.quant
+        job = {"kind": "quantize", "key": f"{cell.model.id}|{cell.runtime}|{cell.precision}|{cell.variant}|quantize",
                "model": cell.model.to_dict(), "source": source, "recipe": recipe,
-               "options": self.config.quant.to_dict(), "calibration": calibration,
+               "options": options.to_dict(), "calibration": calibration,
                "batch_sizes": engine_batches(cell.model, self.config.batch_sizes),
                "calib_source": self.images.calib_source if calibration and not calibration["synthetic"] else "synthetic",
                "cache_dir": str(self.config.cache_path)}
-        self.say(f"  building {cell.precision} artifact for {cell.runtime} ({recipe.rpartition(':')[2]})...")
+        if getattr(options, "nncf_accuracy_control", None) is not None:
+            job["validation"] = inputs.get("validation")  # labelled held-out images (never the evaluation ones)
+        variant = f" [{cell.variant}]" if cell.variant else ""
+        self.say(f"  building {cell.precision}{variant} artifact for {cell.runtime} ({recipe.rpartition(':')[2]})...")
         own_env = toolchains.worker_env() if python != sys.executable else {}
         record = run_isolated(job, self.log_dir / slug(job["key"]), python=python,
                               timeout_s=self.config.prepare_timeout_s, env={**thread_env(self.threads), **own_env})

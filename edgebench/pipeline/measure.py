@@ -52,6 +52,7 @@ class _State:
     starts: int = 0
     restart_cost_s: float = 0.0
     record: dict[str, Any] | None = None  # set when the cell is done (ok or failed)
+    stop: str | None = None  # lockstep: why it may stop, once it may
 
 
 class GroupMeasure:
@@ -59,8 +60,11 @@ class GroupMeasure:
 
     def __init__(self, entries: list[Entry], profile: TimingProfile, *, timeout_s: float, log_dir: Path,
                  env: dict[str, str], threads: int, usable_cpus: int, sustained_min: float | None = None,
-                 status: Callable[[str], None] = lambda text: None) -> None:
+                 status: Callable[[str], None] = lambda text: None, lockstep: bool = False) -> None:
         self.entries, self.profile, self.timeout_s, self.log_dir = entries, profile, timeout_s, Path(log_dir)
+        # lockstep: no cell stops before every cell may (each met its target or its cap), so all of them are timed
+        # over the same rounds; a cell stopping early in a fast minute would otherwise look faster than the rest.
+        self.lockstep = lockstep
         self.env, self.threads, self.usable_cpus, self.sustained_min = env, threads, usable_cpus, sustained_min
         self.status = status
         self.mode = "single" if len(entries) == 1 else "loaded"
@@ -109,6 +113,10 @@ class GroupMeasure:
                     continue
                 self._slice(state, number)
             number += 1
+            if self.lockstep and all(s.stop is not None for s in active if s.record is None):
+                for state in active:
+                    if state.record is None and (state.worker is not None or self._start(state)):
+                        self._finish(state, stop_reason(state.samples, state.timed_s, self.profile) or state.stop)
             active = [s for s in active if s.record is None]
 
     def _start(self, state: _State) -> bool:
@@ -150,7 +158,12 @@ class GroupMeasure:
         state.samples.extend(samples)
         state.timed_s += sum(samples) / 1000.0
         reason = stop_reason(state.samples, state.timed_s, profile)
-        if reason:
+        if reason and self.lockstep:
+            state.stop = reason  # it goes on with the others until every cell may stop
+            if self.mode == "restart":
+                state.worker.close()
+                state.worker = None
+        elif reason:
             self._finish(state, reason)
         elif self.mode == "restart":
             state.worker.close()
@@ -199,7 +212,7 @@ class GroupMeasure:
         fields["timing"].update(rounds=len(state.rounds), worker_starts=state.starts)
         fields["rounds"] = state.rounds
         fields["interleave"] = {"mode": self.mode, "group": state.entry.cell.group, "cells": len(self.entries),
-                                "why": self.why}
+                                "why": self.why, "lockstep": self.lockstep}
         fields["contention"] = contention.judge(state.slices, threads=self.threads, usable_cpus=self.usable_cpus)
         return fields
 

@@ -4,11 +4,15 @@ the runtime does not take this precision or batch)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edgebench.cache import slug
 from edgebench.config import RunConfig
 from edgebench.models.spec import ModelSpec
 from edgebench.runtimes import get_runtime
+
+if TYPE_CHECKING:
+    from edgebench.quantize.base import QuantOptions
 
 
 @dataclass(frozen=True)
@@ -17,10 +21,14 @@ class Cell:
     runtime: str
     precision: str
     batch_size: int
+    # A recipe variant (``edgebench optimize``): its name, and the recipe options it builds with (None: the run's).
+    variant: str = ""
+    quant: QuantOptions | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.model.id}|{self.runtime}|{self.precision}|b{self.batch_size}"
+        base = f"{self.model.id}|{self.runtime}|{self.precision}|b{self.batch_size}"
+        return f"{base}|{self.variant}" if self.variant else base
 
     @property
     def slug(self) -> str:

@@ -87,12 +87,17 @@ class Sweep:
                       self.images)
         check_images(self.run_dir, self.images)
 
-    def run(self) -> list[dict[str, Any]]:
+    def begin(self) -> None:
+        """Before measuring: repair the results file, record the environment, read the finished cells."""
         removed = self.store.repair()
         if removed:
             self.say(f"dropped a torn last line ({removed} bytes) from an interrupted write")
-        environment = envmod.capture(self.config.device_name)
-        (self.run_dir / ENV_FILE).write_text(json.dumps(environment, indent=1))
+        self.environment = envmod.capture(self.config.device_name)
+        (self.run_dir / ENV_FILE).write_text(json.dumps(self.environment, indent=1))
+        self.finished = {r["key"]: r for r in self.store.load()}
+
+    def run(self) -> list[dict[str, Any]]:
+        self.begin()
         done = self.store.finished_keys()
         cells = plan(self.specs, self.runtimes, self.config)
         todo = [c for c in cells if c.key not in done]
@@ -102,8 +107,6 @@ class Sweep:
         self._say_images(todo)
         if self.progress:
             self.progress.add_work(sum(_expected_work(c) for c in todo), cells=len(todo))
-        self.finished = {r["key"]: r for r in self.store.load()}
-        self.environment = environment
         for spec in self.specs:
             pending = [c for c in todo if c.model.id == spec.id]
             if pending:
@@ -119,30 +122,43 @@ class Sweep:
             inputs = self.build.model_inputs(spec, prepared, runnable, reference_dir=self.run_dir / "eval")
         for batch in dict.fromkeys(c.batch_size for c in pending):
             group = [c for c in pending if c.batch_size == batch]
-            entries, records = [], {}
-            for cell in group:
-                outcome = self._entry(cell, prepared, inputs)
-                if isinstance(outcome, Entry):
-                    entries.append(outcome)
-                else:
-                    records[cell.key] = outcome
-            if entries:
-                group_measure = GroupMeasure(entries, self.config.profile, timeout_s=self.config.cell_timeout_s,
-                                             log_dir=self.run_dir / "logs", env=thread_env(self.threads),
-                                             threads=self.threads, usable_cpus=envmod.usable_cpus(),
-                                             sustained_min=self.config.sustained_min,
-                                             status=self.progress.status if self.progress else (lambda text: None))
-                try:
-                    measured = group_measure.run()
-                except BaseException:  # Ctrl-C or a bug: keep the cells that finished; resume measures the rest
-                    self._store_group([*records.values(), *group_measure.completed()])
-                    raise
-                for entry, record in zip(entries, measured):
-                    self._annotate_accuracy(record, inputs, inputs.get("reference") or {})
-                    records[entry.cell.key] = record
-            self._store_group([records[c.key] for c in group])
+            records = self.measure_group(group, prepared, inputs)
+            self.store_group([records[c.key] for c in group])
 
-    def _store_group(self, records: list[dict[str, Any]]) -> None:
+    def measure_group(self, group: list[Cell], prepared: dict[str, Any] | None, inputs: dict[str, Any],
+                      profile=None, lockstep: bool = False) -> dict[str, dict[str, Any]]:
+        """Build and measure the cells of one group (interleaved rounds) with ``profile`` (default: the run's);
+        their records by key, not yet stored. On Ctrl-C or a bug the finished cells are stored first.
+        ``lockstep``: every cell is timed over the same rounds (none stops before all may)."""
+        entries, records = [], {}
+        for cell in group:
+            outcome = self.entry(cell, prepared, inputs)
+            if isinstance(outcome, Entry):
+                entries.append(outcome)
+            else:
+                records[cell.key] = outcome
+        if not entries:
+            return records
+        profile = profile or self.config.profile
+        for entry in entries:
+            entry.job["profile"] = profile.to_dict()
+        group_measure = GroupMeasure(entries, profile, timeout_s=self.config.cell_timeout_s,
+                                     log_dir=self.run_dir / "logs", env=thread_env(self.threads),
+                                     threads=self.threads, usable_cpus=envmod.usable_cpus(),
+                                     sustained_min=self.config.sustained_min,
+                                     status=self.progress.status if self.progress else (lambda text: None),
+                                     lockstep=lockstep)
+        try:
+            measured = group_measure.run()
+        except BaseException:  # Ctrl-C or a bug: keep the cells that finished; resume measures the rest
+            self.store_group([*records.values(), *group_measure.completed()])
+            raise
+        for entry, record in zip(entries, measured):
+            self._annotate_accuracy(record, inputs, inputs.get("reference") or {})
+            records[entry.cell.key] = record
+        return records
+
+    def store_group(self, records: list[dict[str, Any]]) -> None:
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for record in records:
             record["finished_at"] = record.get("finished_at") or stamp
@@ -162,7 +178,7 @@ class Sweep:
             if self.progress:
                 self.progress.advance(1, weight=_expected_work(record))
 
-    def _entry(self, cell: Cell, prepared: dict[str, Any] | None, inputs: dict[str, Any]) -> Entry | dict[str, Any]:
+    def entry(self, cell: Cell, prepared: dict[str, Any] | None, inputs: dict[str, Any]) -> Entry | dict[str, Any]:
         """The cell ready to measure, or its final record when it is skipped or its build failed."""
         record = base_record(cell, self.config, self.threads, prepared, self.environment)
         record["untrusted"] = untrusted_reasons(prepared)
@@ -263,7 +279,10 @@ def compare_with_fp32(record: dict[str, Any], finished: dict[str, dict[str, Any]
     record["speedup_vs_fp32"] = 1.0 / ratio
     if record["latency_ms"].get("samples") and sibling["latency_ms"].get("samples"):
         # the FP32 and reduced-precision cells ran in the same rounds: resampling rounds carries slow periods
-        ci = ratio_interval(rounds_of(sibling), rounds_of(record), seed=0)
+        # cells timed in lockstep over the same rounds are paired round by round (a slow minute hit both)
+        paired = bool((record.get("interleave") or {}).get("lockstep")) and \
+            [r["round"] for r in record.get("rounds") or []] == [r["round"] for r in sibling.get("rounds") or []]
+        ci = ratio_interval(rounds_of(sibling), rounds_of(record), seed=0, paired=paired)
         record["speedup_vs_fp32_ci"] = {"lo": ci["lo"], "hi": ci["hi"], "confidence": ci["confidence"],
                                         "method": ci["method"]}
     if ratio > SLOWER_MARGIN:
@@ -274,7 +293,8 @@ def compare_with_fp32(record: dict[str, Any], finished: dict[str, dict[str, Any]
 
 
 def progress_line(record: dict[str, Any]) -> str:
-    head = f"{record['model']:<32} {record['runtime']:<12} {record['precision']:<5} b{record['batch_size']:<3}"
+    precision = record["precision"] + (f" [{record['variant']}]" if record.get("variant") else "")
+    head = f"{record['model']:<32} {record['runtime']:<12} {precision:<5} b{record['batch_size']:<3}"
     if record["status"] == "ok":
         lat = record["latency_ms"]
         body = f"ok      p50 {lat['p50']:9.3f} ms"

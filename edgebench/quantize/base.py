@@ -23,6 +23,7 @@ ORT_FORMATS = ("qdq", "qoperator")
 ORT_ACTIVATIONS = ("u8", "s8")
 AUTO_BOOL = ("auto", "on", "off")
 TRT_INT8 = ("calibrate", "qdq")
+ORT_WEIGHTS = ("s8", "u8")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +39,11 @@ class QuantOptions:
     nncf_preset: str = "performance"  # "performance" (symmetric) or "mixed" (asymmetric activations)
     # TensorRT INT8: its entropy calibrator on the calibration images, or an explicitly quantised (QDQ) ONNX
     trt_int8: str = "calibrate"
+    # Recipe variants an optimisation search tries (edgebench optimize); each default leaves the recipe as above.
+    ort_weights: str = "s8"  # ONNX Runtime static INT8 weight type
+    exclude_nodes: tuple[str, ...] = ()  # ONNX node names kept in float (the layers sensitivity ranks worst)
+    calib_limit: int | None = None  # use only the first N calibration images
+    nncf_accuracy_control: float | None = None  # OpenVINO INT8: max top-1 drop in points, restored by NNCF
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("--calib-method", self.calib_method, CALIB_METHODS),
@@ -45,12 +51,27 @@ class QuantOptions:
                                      ("--ort-activations", self.ort_activations, ORT_ACTIVATIONS),
                                      ("--reduce-range", self.reduce_range, AUTO_BOOL),
                                      ("--nncf-preset", self.nncf_preset, ("performance", "mixed")),
-                                     ("--trt-int8", self.trt_int8, TRT_INT8)):
+                                     ("--trt-int8", self.trt_int8, TRT_INT8),
+                                     ("ort_weights", self.ort_weights, ORT_WEIGHTS)):
             if value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        nodes = self.exclude_nodes
+        if isinstance(nodes, str) or not isinstance(nodes, (list, tuple)) \
+                or not all(isinstance(n, str) and n for n in nodes):
+            raise ConfigError(f"exclude_nodes must be a list of ONNX node names, got {nodes!r}")
+        object.__setattr__(self, "exclude_nodes", tuple(nodes))  # from JSON it arrives as a list
+        limit = self.calib_limit
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ConfigError(f"calib_limit must be a positive number of images, got {limit!r}")
+        drop = self.nncf_accuracy_control
+        if drop is not None and (isinstance(drop, bool) or not isinstance(drop, (int, float)) or not drop > 0):
+            raise ConfigError(f"nncf_accuracy_control must be a top-1 drop in points above 0 (e.g. 1.0), got {drop!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-friendly (tuples become lists); ``QuantOptions(**d)`` reads it back."""
+        d = asdict(self)
+        d["exclude_nodes"] = list(self.exclude_nodes)
+        return d
 
 
 class CalibrationData:
@@ -63,6 +84,11 @@ class CalibrationData:
 
     def __len__(self) -> int:
         return len(self.crops)
+
+    def limit(self, count: int | None) -> None:
+        """Keep only the first ``count`` images (``QuantOptions.calib_limit``); None keeps them all."""
+        if count is not None and count < len(self.crops):
+            self.crops = self.crops[:count]
 
     def __iter__(self) -> Iterator[np.ndarray]:
         from edgebench.data.images import normalize
@@ -86,6 +112,12 @@ class Recipe(ABC):
         # batch_sizes: the run's, for recipes that compile shapes in (TensorRT's optimisation profiles);
         # a recipe whose artifact depends on them must say so in settings(), which keys the cache.
         self.options, self.batch_sizes = options, tuple(batch_sizes)
+        # Labelled images and their labels, set by the build step before ``build`` when ``needs_validation()``.
+        self.validation: tuple[CalibrationData, list[int]] | None = None
+
+    def needs_validation(self) -> bool:
+        """Whether ``build`` measures accuracy on labelled images (OpenVINO INT8 with accuracy control)."""
+        return False
 
     def settings(self) -> dict[str, Any]:
         """The settings this recipe uses (recorded in results and part of the cache key)."""

@@ -31,15 +31,20 @@ def source_identity(artifact: Artifact) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
-def cache_key_data(spec: ModelSpec, source: Artifact, recipe, calib_ref: dict[str, Any] | None) -> dict[str, Any]:
+def cache_key_data(spec: ModelSpec, source: Artifact, recipe, calib_ref: dict[str, Any] | None,
+                   validation_ref: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything that changes the artifact; its hash names the cache folder. A recipe's ``settings()`` adds
-    what is specific to it (a TensorRT engine's GPU and shapes)."""
-    return {
+    what is specific to it (a TensorRT engine's GPU and shapes). Labelled validation images (accuracy
+    control) key it only when the recipe uses them."""
+    key = {
         "model": spec.id, "source": source_identity(source), "recipe": recipe.name, "settings": recipe.settings(),
         "calibration": {k: calib_ref[k] for k in ("key", "count", "synthetic")} if calib_ref else None,
         "preprocess": spec.to_dict()["preprocess"] if calib_ref else None,
         "versions": {p: package_version(p) for p in recipe.packages}, "quantize_version": QUANTIZE_VERSION,
     }
+    if validation_ref is not None:
+        key["validation"] = {k: validation_ref[k] for k in ("key", "count")}
+    return key
 
 
 def build_artifact(job: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +55,10 @@ def build_artifact(job: dict[str, Any]) -> dict[str, Any]:
     calib_ref = job.get("calibration") if recipe.needs_calibration else None
     if recipe.needs_calibration and not (calib_ref and calib_ref["count"]):
         raise CellFailure(f"{recipe.name} needs calibration images")
-    key_data = cache_key_data(spec, source, recipe, calib_ref)
+    validation_ref = job.get("validation") if recipe.needs_validation() else None
+    if recipe.needs_validation() and not (validation_ref and validation_ref.get("count") and validation_ref.get("labels")):
+        raise CellFailure(f"{recipe.name} with accuracy control needs labelled validation images")
+    key_data = cache_key_data(spec, source, recipe, calib_ref, validation_ref)
     key = content_key(key_data)
     folder = Path(job["cache_dir"]) / "quantized" / f"{slug(f'{spec.id}-{recipe.name}')}-{key}"
     meta_path = folder / "quantized.json"
@@ -61,6 +69,8 @@ def build_artifact(job: dict[str, Any]) -> dict[str, Any]:
 
     tmp = staging_dir(folder)
     calibration = CalibrationData(load_crops(calib_ref), spec) if calib_ref else None
+    if validation_ref is not None:
+        recipe.validation = (CalibrationData(load_crops(validation_ref), spec), list(validation_ref["labels"]))
     started = time.perf_counter()
     built = recipe.build(source, spec, calibration, tmp)
     elapsed = time.perf_counter() - started
@@ -87,7 +97,8 @@ def _calibration_record(calib_ref: dict[str, Any] | None, job: dict[str, Any],
     if not calib_ref:
         return None
     memory = calibration.memory if calibration is not None else None
-    record = {"images": (memory or {}).get("images_used", calib_ref["count"]), "images_given": calib_ref["count"],
+    used = len(calibration) if calibration is not None else calib_ref["count"]  # after a recipe's calib_limit
+    record = {"images": (memory or {}).get("images_used", used), "images_given": calib_ref["count"],
               "source": job.get("calib_source", "synthetic"), "synthetic": bool(calib_ref.get("synthetic"))}
     if memory:
         record["memory"] = memory  # the bound the calibration ran under: batch, budget, activation size

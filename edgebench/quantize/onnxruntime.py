@@ -58,9 +58,15 @@ class OrtStaticInt8(Recipe):
     def settings(self) -> dict[str, Any]:
         o = self.options
         reduce = {"auto": not _has_vnni(), "on": True, "off": False}[o.reduce_range]
-        return {"format": o.ort_format.upper(), "activations": o.ort_activations.upper(), "weights": "S8",
-                "per_channel": o.per_channel, "reduce_range": reduce, "calibration": o.calib_method,
-                "preprocess": o.ort_preprocess}
+        s = {"format": o.ort_format.upper(), "activations": o.ort_activations.upper(),
+             "weights": o.ort_weights.upper(), "per_channel": o.per_channel, "reduce_range": reduce,
+             "calibration": o.calib_method, "preprocess": o.ort_preprocess}
+        # Keys a default recipe does not have, only when set: the cache keys of default recipes stay as they were.
+        if o.exclude_nodes:
+            s["nodes_excluded"] = list(o.exclude_nodes)
+        if o.calib_limit is not None:
+            s["calib_limit"] = o.calib_limit
+        return s
 
     def build(self, source: Artifact, spec: ModelSpec, calibration: CalibrationData | None, out_dir: Path) -> Artifact:
         out = quantize_qdq(source.path, spec, calibration, out_dir, self.settings())
@@ -69,13 +75,15 @@ class OrtStaticInt8(Recipe):
 
 def quantize_qdq(source_path: str, spec: ModelSpec, calibration: CalibrationData, out_dir: Path,
                  s: dict[str, Any], extra_options: dict[str, Any] | None = None) -> Path:
-    """ONNX Runtime's static quantiser with settings ``s`` (as ``OrtStaticInt8.settings`` names them)."""
+    """ONNX Runtime's static quantiser with settings ``s`` (as ``OrtStaticInt8.settings`` names them; the
+    optional ``nodes_excluded`` and ``calib_limit`` apply when present)."""
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
 
     from edgebench.quantize.memory import bound
 
     _quiet()
+    calibration.limit(s.get("calib_limit"))
     model_path, activation_mb = _without_value_info(source_path, out_dir)
     model_path = _preprocessed(model_path, out_dir) if s["preprocess"] else model_path
     input_name = spec.input_name or INPUT_NAME  # a user's ONNX file names it; exports use INPUT_NAME
@@ -103,7 +111,9 @@ def quantize_qdq(source_path: str, spec: ModelSpec, calibration: CalibrationData
         model_path, str(out), Reader(),
         quant_format=QuantFormat.QDQ if s["format"] == "QDQ" else QuantFormat.QOperator,
         activation_type=QuantType.QUInt8 if s["activations"] == "U8" else QuantType.QInt8,
-        weight_type=QuantType.QInt8, per_channel=s["per_channel"], reduce_range=s["reduce_range"],
+        weight_type=QuantType.QUInt8 if s["weights"] == "U8" else QuantType.QInt8,
+        nodes_to_exclude=list(s.get("nodes_excluded", ())), per_channel=s["per_channel"],
+        reduce_range=s["reduce_range"],
         calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                           "percentile": CalibrationMethod.Percentile}[s["calibration"]],
         extra_options=extra_options or {},

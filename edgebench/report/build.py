@@ -13,7 +13,7 @@ from typing import Any
 
 from edgebench import __version__
 from edgebench.errors import ConfigError
-from edgebench.report import grid, plots, precision
+from edgebench.report import grid, pareto_svg, plots, precision
 from edgebench.report.deployments import Deployment, by_device, by_eval_set, deployments
 from edgebench.report.evalsets import UNTRUSTED_MARK, untrusted_reasons
 from edgebench.report.document import Block, Bullets, Heading, Image, Paragraph, to_html, to_markdown
@@ -120,6 +120,7 @@ def device_section(device: str, index: int, runs: list[Run], results: list[dict[
     if deps:
         blocks += [Heading("Plots", 3), *_plots(deps, device, f"{index}-{_slug(device)}", out)]
         blocks += _pareto_blocks(deps, 1)
+        blocks += pareto_svg.section_blocks(deps)
         blocks += [Heading("Every deployment", 3),
                    Paragraph("p50/p99 are host time per call (for a GPU runtime: copy in, kernels, copy out and "
                              "synchronisation); GPU compute is the CUDA-event time of the kernels alone, as trtexec's "
@@ -172,6 +173,13 @@ def build(runs: list[Run], out: Path | None, baseline: list[Run] | None = None, 
             "not_ok": [{k: r.get(k) for k in ("key", "status", "reason")} for r in records if r["status"] != "ok"],
             "sustained": sustained_rows(records),
         }
+    from edgebench.report.search import search_blocks
+
+    for run in runs:
+        search, summary = search_blocks(run.path, results)
+        if summary:
+            blocks += search
+            data.setdefault("optimize", []).append(summary)
     if len(groups) > 1:
         blocks += [Heading("Across machines", 2),
                    Paragraph("The same deployment on each machine, one column per machine."),

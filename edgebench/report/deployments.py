@@ -1,6 +1,6 @@
 """Deployments: what the report, the plots and ``edgebench pick`` rank.
 
-A deployment is one (device, model, runtime, precision) and gathers its cells at every batch size. Values
+A deployment is one (device, model, runtime, precision, variant) and gathers its cells at every batch size. Values
 come from the results files only; nothing here measures. Accuracy is in percent and points, latency in ms.
 """
 from __future__ import annotations
@@ -17,6 +17,11 @@ LATENCY_STATS = ("p50", "p90", "p99", "mean")
 
 def device_of(record: dict[str, Any]) -> str:
     return (record.get("environment") or {}).get("device") or "unknown device"
+
+
+def variant_of(record: dict[str, Any]) -> str:
+    """The record's recipe variant; "" for the runtime's default recipe and for records older than issue 15."""
+    return str(record.get("variant") or "")
 
 
 def by_device(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -44,6 +49,7 @@ class Deployment:
     runtime: str
     precision: str
     cells: dict[int, dict[str, Any]]  # ok records by batch size
+    variant: str = ""  # the quantisation recipe variant ("" = the runtime's default recipe)
     # The same model's PyTorch FP32 p50 by batch size, on the same kind of device (pytorch-cuda for GPU runtimes)
     pytorch_fp32: dict[int, float] = field(default_factory=dict)
     pytorch_fp32_cells: dict[int, dict[str, Any]] = field(default_factory=dict)  # their records (rounds, samples)
@@ -51,7 +57,7 @@ class Deployment:
 
     @property
     def label(self) -> str:
-        return f"{self.runtime} {self.precision}"
+        return f"{self.runtime} {self.precision}" + (f" [{self.variant}]" if self.variant else "")
 
     @property
     def batch_sizes(self) -> list[int]:
@@ -183,7 +189,7 @@ class Deployment:
     def to_dict(self) -> dict[str, Any]:
         """A flat summary (for JSON, CSV and scripts)."""
         out: dict[str, Any] = {"device": self.device, "model": self.model, "runtime": self.runtime,
-                               "precision": self.precision, "size_mb": self.size_mb,
+                               "precision": self.precision, "variant": self.variant, "size_mb": self.size_mb,
                                "peak_memory_mb": self.peak_memory_mb, "params_m": self.params_m,
                                "top1_pct": self.top1, "top5_pct": self.top5, "top1_delta_pt": self.top1_delta,
                                "top1_delta_verdict": self.change.get("verdict"),
@@ -228,21 +234,21 @@ PYTORCH_BASELINE = {"cpu": "pytorch", "gpu": "pytorch-cuda"}
 
 def deployments(results: list[dict[str, Any]]) -> list[Deployment]:
     """Every deployment with at least one successful cell, in the order the results first name them."""
-    groups: dict[tuple[str, str, str, str], dict[int, dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, str, str, str], dict[int, dict[str, Any]]] = {}
     pytorch: dict[tuple[str, str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
     for r in results:
         if r.get("status") != "ok" or finite((r.get("latency_ms") or {}).get("p50")) is None:
             continue
         device = device_of(r)
-        groups.setdefault((device, r["model"], r["runtime"], r["precision"]), {})[r["batch_size"]] = r
+        groups.setdefault((device, r["model"], r["runtime"], r["precision"], variant_of(r)), {})[r["batch_size"]] = r
         kind = r.get("device_kind") or "cpu"
-        if r["runtime"] == PYTORCH_BASELINE.get(kind) and r["precision"] == "fp32":
+        if r["runtime"] == PYTORCH_BASELINE.get(kind) and r["precision"] == "fp32" and not variant_of(r):
             pytorch[(device, kind, r["model"])][r["batch_size"]] = r
     out = []
-    for (d, m, rt, p), cells in groups.items():
+    for (d, m, rt, p, v), cells in groups.items():
         kind = next(iter(cells.values())).get("device_kind") or "cpu"
         theirs = pytorch[(d, kind, m)]
-        out.append(Deployment(device=d, model=m, runtime=rt, precision=p, cells=cells,
+        out.append(Deployment(device=d, model=m, runtime=rt, precision=p, variant=v, cells=cells,
                               pytorch_fp32={b: r["latency_ms"]["p50"] for b, r in theirs.items()},
                               pytorch_fp32_cells=dict(theirs)))
     return out

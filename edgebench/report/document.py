@@ -58,7 +58,13 @@ class Image:
     alt: str
 
 
-Block = Union[Heading, Paragraph, Bullets, Table, Image]
+@dataclass
+class Svg:
+    markup: str  # an inline <svg> element (interactive in the HTML page; Markdown shows ``markdown`` instead)
+    markdown: str = ""
+
+
+Block = Union[Heading, Paragraph, Bullets, Table, Image, Svg]
 
 
 def _md_cell(value: str) -> str:
@@ -84,6 +90,8 @@ def to_markdown(blocks: list[Block], base: Path | None = None) -> str:
         elif isinstance(block, Image):
             link = block.path.relative_to(base) if base and block.path.is_relative_to(base) else block.path
             out += [f"![{block.alt}]({link.as_posix()})", ""]
+        elif isinstance(block, Svg) and block.markdown:
+            out += [block.markdown, ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -167,5 +175,7 @@ def to_html(blocks: list[Block], title: str) -> str:
         elif isinstance(block, Image):
             data = base64.b64encode(block.path.read_bytes()).decode()
             body.append(f'<img alt="{html.escape(block.alt)}" src="data:image/png;base64,{data}">')
+        elif isinstance(block, Svg):
+            body.append(f"<figure>{block.markup}</figure>")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{_STYLE}</style></head><body>\n" + "\n".join(body) + f"\n<script>{_SCRIPT}</script></body></html>\n")

@@ -7,13 +7,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from edgebench.report.deployments import device_of, finite
+from edgebench.report.deployments import device_of, finite, variant_of
 from edgebench.report.evalsets import untrusted_reasons
 from edgebench.report.precision import of as precision_of
 
-CELL_COLUMNS = ("device", "model", "runtime", "device_kind", "precision", "batch_size", "status", "reason", "p50_ms",
-                "p90_ms", "p99_ms", "mean_ms", "cv", "n", "gpu_compute_p50_ms", "gpu_compute_p99_ms", "throughput_ips",
-                "peak_rss_mb", "gpu_memory_mb", "size_mb", "params_m", "weights", "top1_pct", "top5_pct",
+CELL_COLUMNS = ("device", "model", "runtime", "device_kind", "precision", "variant", "batch_size", "status", "reason",
+                "p50_ms", "p90_ms", "p99_ms", "mean_ms", "cv", "n", "gpu_compute_p50_ms", "gpu_compute_p99_ms",
+                "throughput_ips", "peak_rss_mb", "gpu_memory_mb", "size_mb", "params_m", "weights", "top1_pct", "top5_pct",
                 "top1_delta_pt", "top1_delta_verdict", "top1_delta_p", "agreement_pct", "accuracy_representative",
                 "speedup_vs_fp32", "threads", "timing_profile", "finished_at", "eval_set_id", "untrusted",
                 "threads_reported", "static_shape", "timed_span", "io_p50_ms", "p50_precision_pct", "precision_met",
@@ -34,7 +34,7 @@ def cell_row(r: dict[str, Any]) -> dict[str, Any]:
     precision = precision_of(r)
     speedup_ci = r.get("speedup_vs_fp32_ci") or {}
     return {"device": device_of(r), "model": r["model"], "runtime": r["runtime"],
-            "device_kind": r.get("device_kind") or "cpu", "precision": r["precision"],
+            "device_kind": r.get("device_kind") or "cpu", "precision": r["precision"], "variant": variant_of(r),
             "batch_size": r["batch_size"], "status": r["status"], "reason": r.get("reason") or "",
             "p50_ms": lat.get("p50"), "p90_ms": lat.get("p90"), "p99_ms": lat.get("p99"), "mean_ms": lat.get("mean"),
             "cv": lat.get("cv"), "n": lat.get("n"), "gpu_compute_p50_ms": gpu.get("p50"),

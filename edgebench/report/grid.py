@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgebench.report.deployments import Deployment
+from edgebench.report.deployments import Deployment, variant_of
 from edgebench.report.document import Cell, Table, num, text
 from edgebench.report.evalsets import UNTRUSTED_MARK, EvalSet
 from edgebench.report.precision import latency_cell, ratio_text
@@ -98,32 +98,48 @@ def _table(deps: list[Deployment], names: list[str], keys) -> Table:
     return Table(columns=[*names, *columns], rows=rows, numeric=set(range(len(names), len(names) + len(columns))))
 
 
+def has_variants(deps: list[Deployment]) -> bool:
+    """Whether any deployment is a recipe variant: only then do tables spend a "Variant" column on it."""
+    return any(d.variant for d in deps)
+
+
 def model_grid(deps: list[Deployment]) -> Table:
-    """The grid of one model on one machine: a row per runtime and precision."""
+    """The grid of one model on one machine: a row per runtime, precision (and recipe variant, when any)."""
+    if has_variants(deps):
+        return _table(deps, ["Runtime", "Precision", "Variant"], lambda d: (d.runtime, d.precision, d.variant))
     return _table(deps, ["Runtime", "Precision"], lambda d: (d.runtime, d.precision))
 
 
 def all_deployments(deps: list[Deployment]) -> Table:
     """Every deployment of one machine in one table (sort it in the HTML page)."""
+    if has_variants(deps):
+        return _table(deps, ["Model", "Runtime", "Precision", "Variant"],
+                      lambda d: (d.model, d.runtime, d.precision, d.variant))
     return _table(deps, ["Model", "Runtime", "Precision"], lambda d: (d.model, d.runtime, d.precision))
 
 
 def across_devices(deps: list[Deployment], devices: list[str], batch: int = SMALL) -> Table:
     """p50 at ``batch`` with one column per machine: values from different machines never share a column."""
-    by_key: dict[tuple[str, str, str], dict[str, Deployment]] = {}
+    by_key: dict[tuple[str, str, str, str], dict[str, Deployment]] = {}
     for d in deps:
-        by_key.setdefault((d.model, d.runtime, d.precision), {})[d.device] = d
+        by_key.setdefault((d.model, d.runtime, d.precision, d.variant), {})[d.device] = d
+    variants = has_variants(deps)
+    names = ["Model", "Runtime", "Precision", *(["Variant"] if variants else [])]
     rows = []
-    for (model, runtime, precision), per_device in by_key.items():
-        row = [marked(model, any(d.untrusted for d in per_device.values())), text(runtime), text(precision)]
+    for (model, runtime, precision, variant), per_device in by_key.items():
+        row = [marked(model, any(d.untrusted for d in per_device.values())), text(runtime), text(precision),
+               *([text(variant)] if variants else [])]
         row += [_p50(per_device[dev], batch, 2) if dev in per_device else Cell("") for dev in devices]
         rows.append(row)
-    return Table(columns=["Model", "Runtime", "Precision", *[f"{dev}: b{batch} p50 (ms)" for dev in devices]],
-                 rows=rows, numeric=set(range(3, 3 + len(devices))))
+    return Table(columns=[*names, *[f"{dev}: b{batch} p50 (ms)" for dev in devices]],
+                 rows=rows, numeric=set(range(len(names), len(names) + len(devices))))
 
 
 def failed_rows(results: list[dict[str, Any]]) -> Table:
-    """Every failed or skipped cell with its reason."""
-    rows = [[text(r["model"]), text(r["runtime"]), text(r["precision"]), num(r["batch_size"], 0), text(r["status"]),
-             text(r.get("reason") or "no reason recorded")] for r in results if r["status"] != "ok"]
-    return Table(columns=["Model", "Runtime", "Precision", "Batch", "Status", "Reason"], rows=rows, numeric={3})
+    """Every failed or skipped cell with its reason (and its recipe variant, when any cell has one)."""
+    bad = [r for r in results if r["status"] != "ok"]
+    variants = any(variant_of(r) for r in bad)
+    rows = [[text(r["model"]), text(r["runtime"]), text(r["precision"]), *([text(variant_of(r))] if variants else []),
+             num(r["batch_size"], 0), text(r["status"]), text(r.get("reason") or "no reason recorded")] for r in bad]
+    names = ["Model", "Runtime", "Precision", *(["Variant"] if variants else [])]
+    return Table(columns=[*names, "Batch", "Status", "Reason"], rows=rows, numeric={len(names)})

@@ -178,7 +178,8 @@ def rank_key(objective: str, *, batch_size: int, latency_stat: str = "p50",
         return _last_if_none(d.latency(batch_size, latency_stat))
 
     def key(d: Deployment) -> tuple:
-        return (*primary(d), *_last_if_none(d.latency(batch_size, latency_stat)), d.model, d.runtime, d.precision)
+        return (*primary(d), *_last_if_none(d.latency(batch_size, latency_stat)), d.model, d.runtime, d.precision,
+                d.variant)
 
     return key
 

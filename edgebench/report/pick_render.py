@@ -77,18 +77,22 @@ def ranked_table(result: PickResult, top: int) -> list[str]:
     b, stat = result.batch_size, result.latency_stat
     stats = [s for s in LATENCY_STATS if s in ("p50", "p99", stat)]
     mixed = _mixed(result)
-    header = ["#", "Model", "Runtime", "Precision", *[f"{s} ms" for s in stats], "img/s", "Size MB",
-              "Peak mem MB", "Top-1 %", "Δ top-1 pt vs FP32", "Verdict", *(["Top-1 on"] if mixed else [])]
+    variants = any(d.variant for d in result.qualifying[:top])  # a recipe variant column only when one is shown
+    header = ["#", "Model", "Runtime", "Precision", *(["Variant"] if variants else []), *[f"{s} ms" for s in stats],
+              "img/s", "Size MB", "Peak mem MB", "Top-1 %", "Δ top-1 pt vs FP32", "Verdict",
+              *(["Top-1 on"] if mixed else [])]
     rows = []
     for i, d in enumerate(result.qualifying[:top], start=1):
         shown = top1_on(d, result.eval_set) is not None
         delta = d.top1_delta if shown else None
-        rows.append([str(i), d.model, d.runtime, d.precision, *[_fmt(d.latency(b, s)) for s in stats],
+        rows.append([str(i), d.model, d.runtime, d.precision, *([d.variant] if variants else []),
+                     *[_fmt(d.latency(b, s)) for s in stats],
                      _fmt(d.throughput(b), 1), _fmt(d.size_mb), _fmt(d.memory(b), 0),
                      _marked_top1(d, eval_set=result.eval_set), "-" if delta is None else f"{delta:+.2f}",
                      (d.change.get("verdict") or "") if shown else "",
                      *([d.eval_set.label if d.eval_set and d.top1 is not None else "-"] if mixed else [])])
-    return _layout(header, rows, left={1, 2, 3, len(header) - 1} | ({len(header) - 2} if mixed else set()))
+    return _layout(header, rows, left={1, 2, 3, *({4} if variants else ()), len(header) - 1}
+                   | ({len(header) - 2} if mixed else set()))
 
 
 def _footnote(shown: list[Deployment]) -> list[str]:

@@ -34,6 +34,7 @@ def base_record(cell: "Cell", config: "RunConfig", threads: int, prepared: dict[
         "runtime": cell.runtime,
         "device_kind": get_runtime(cell.runtime).device,  # "cpu" or "gpu": where the model's kernels run
         "precision": cell.precision,
+        "variant": cell.variant,  # "" = the runtime's default recipe for this precision; else an optimize variant
         "batch_size": cell.batch_size,
         "status": "failed",
         "reason": "",

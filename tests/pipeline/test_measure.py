@@ -112,3 +112,44 @@ def test_ctrl_c_mid_group_keeps_the_finished_cells_and_resume_measures_the_rest(
     assert "4 cells (3 already done)" in resumed.stderr
     last = json.loads(results.read_text().splitlines()[-1])
     assert last["key"].endswith("|openvino|fp32|b2") and last["status"] == "ok"
+
+
+def test_lockstep_times_every_cell_over_the_same_rounds(tiny_onnx, tmp_path, monkeypatch):
+    """A cell that may stop early (here: told its precision is reached after its first round) goes on until the
+    others may stop too, so that no cell's median comes from a different stretch of time than its rivals'."""
+    from edgebench.config import RunConfig, make_profile
+    from edgebench.models import resolve_model
+    from edgebench.pipeline import measure
+    from edgebench.pipeline.plan import plan
+    from edgebench.pipeline.sweep import Sweep
+
+    real = measure.stop_reason
+
+    def early_for_onnxruntime(samples, timed_s, profile):
+        return "precision" if timed_s > 0 and len(samples) and early_for_onnxruntime.cell == "onnxruntime" \
+            else real(samples, timed_s, profile)
+
+    original_slice = measure.GroupMeasure._slice
+
+    def tagged_slice(self, state, number):
+        early_for_onnxruntime.cell = state.entry.cell.runtime
+        return original_slice(self, state, number)
+
+    monkeypatch.setattr(measure, "stop_reason", early_for_onnxruntime)
+    monkeypatch.setattr(measure.GroupMeasure, "_slice", tagged_slice)
+    profile = make_profile("quick", min_s=1.5, max_s=1.5, round_s=0.5, target_pct=50)
+    config = RunConfig(models=(f"onnx:{tiny_onnx}",), runtimes=("onnxruntime", "openvino"), batch_sizes=(1,),
+                       profile=profile, cache_dir=str(tmp_path / "cache"))
+    spec = resolve_model(f"onnx:{tiny_onnx}")
+    rounds = {}
+    for lockstep in (False, True):
+        run_dir = tmp_path / f"run-{lockstep}"
+        run_dir.mkdir()
+        sweep = Sweep(config, [spec], ["onnxruntime", "openvino"], run_dir, say=lambda text: None)
+        sweep.begin()
+        prepared = sweep.build.prepare(spec)
+        records = sweep.measure_group(plan([spec], ["onnxruntime", "openvino"], config), prepared, {}, lockstep=lockstep)
+        rounds[lockstep] = {r["runtime"]: [x["round"] for x in r["rounds"]] for r in records.values()}
+        assert all(r["interleave"]["lockstep"] is lockstep for r in records.values())
+    assert rounds[False]["onnxruntime"] == [0] and len(rounds[False]["openvino"]) >= 3
+    assert rounds[True]["onnxruntime"] == rounds[True]["openvino"] and len(rounds[True]["onnxruntime"]) >= 3

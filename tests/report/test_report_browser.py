@@ -93,6 +93,13 @@ def test_html_report_in_a_real_browser(real_run, monkeypatch):
             return [up, read()];""")
         up, down = column
         assert len(up) == 4 and up == sorted(up) and down == sorted(up, reverse=True)
+        # the latency × accuracy × size plot: drawn inline, one hover title per deployment
+        svg = browser.execute_script("""
+            const svg = document.querySelector('svg.pareto');
+            return [svg.getBoundingClientRect().width, [...svg.querySelectorAll('circle.pt')].map(
+                c => c.querySelector('title').textContent)];""")
+        width, titles = svg
+        assert width > 300 and len(titles) == 4 and all(" ms, top-1 " in t and " MB" in t for t in titles)
         errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
         assert not errors, errors
     finally:

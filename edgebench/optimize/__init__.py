@@ -1,0 +1,1 @@
+"""Search for the fastest deployment within an accuracy budget (edgebench optimize)."""
