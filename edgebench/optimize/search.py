@@ -8,6 +8,7 @@ round of interleaved timing. Every measured candidate ends as an ordinary line o
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -132,8 +133,6 @@ class Optimize:
 
         done = self.run_dir / "sensitivity.json"
         if done.exists():
-            import json
-
             return json.loads(done.read_text())
         if "onnx" not in prepared.get("artifacts", {}) or not self.images.calib_paths:
             return None
@@ -149,8 +148,6 @@ class Optimize:
             self.say(f"  sensitivity failed ({record.get('reason')}); no mixed-precision variants")
             self.summary["sensitivity_error"] = record.get("reason")
             return None
-        import json
-
         sensitivity = record["sensitivity"]
         done.write_text(json.dumps(sensitivity, indent=1))
         top = ", ".join(f"{layer['node']} ({layer['score_db']:.1f} dB)" for layer in sensitivity["layers"][:3])
