@@ -157,6 +157,13 @@ def rounds_of(record: dict[str, Any]) -> list[list[float]]:
     return [samples[start:stop] for start, stop in zip(edges[:-1], edges[1:]) if stop > start]
 
 
+def shared_rounds(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Both cells were timed in lockstep over the same rounds, so round i of one pairs with round i of the other
+    (``ratio_interval(..., paired=True)``)."""
+    lockstep = all((r.get("interleave") or {}).get("lockstep") for r in (a, b))
+    return lockstep and [r["round"] for r in a.get("rounds") or []] == [r["round"] for r in b.get("rounds") or []]
+
+
 class _PooledRounds:
     """A cell's samples sorted once, each tagged with its round, so the median of any resample of rounds is
     found by a binary search over the sorted samples (weight: how often a sample's round was drawn)."""

@@ -17,6 +17,7 @@ from edgebench.export.artifact import Artifact
 from edgebench.export.onnx_export import INPUT_NAME
 from edgebench.models.spec import ModelSpec
 from edgebench.optimize.deploy_examples import LOADING_APIS, render_example
+from edgebench.optimize.strategy import label
 
 WRITTEN = ("preprocess.json", "figures.json", "predict.py", "README.md")
 # Files that travel with an artifact's main file when the record does not list them (its ``meta`` is not
@@ -109,9 +110,8 @@ def deployment_figures(record: dict[str, Any], files: list[str]) -> dict[str, An
     quantization = record.get("quantization") or {}
     environment = record.get("environment") or {}
     variant = record.get("variant") or ""
-    label = f"{record['runtime']} {record['precision']}" + (f" [{variant}]" if variant else "")
     return {
-        "deployment": {"key": record.get("key"), "label": label, "model": record.get("model"),
+        "deployment": {"key": record.get("key"), "label": label(record), "model": record.get("model"),
                        "runtime": record["runtime"], "runtime_version": record.get("runtime_version"),
                        "precision": record["precision"], "variant": variant, "batch_size": record.get("batch_size"),
                        "threads": record.get("threads"), "search": record.get("search")},

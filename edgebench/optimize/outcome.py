@@ -71,10 +71,7 @@ def markdown(summary: dict[str, Any], lines: list[dict[str, Any]], sensitivity: 
     goal = strategy.Goal(**summary["goal"])
     by_key = {r["key"]: r for r in lines}
     out = [f"# edgebench optimize: {summary['model']}", ""]
-    budget = "no accuracy budget" if goal.max_drop_pt is None else (
-        f"top-1 drop ≤ {goal.max_drop_pt:g} pt applied to the drop's "
-        + ("estimate" if goal.bound == "estimate" else "95% upper bound"))
-    out += [f"Objective: {goal.objective} at batch {goal.batch_size}; {budget}. Search budget "
+    out += [f"Objective: {goal.objective} at batch {goal.batch_size}; {goal.budget_text()}. Search budget "
             f"{summary['budget_min']:g} min, took {summary['elapsed_s'] / 60:.1f} min "
             f"({', '.join(f'{k} {v / 60:.1f}' for k, v in summary.get('stage_s', {}).items())} min).", ""]
     chosen = by_key.get(summary.get("chosen") or "")
@@ -84,8 +81,7 @@ def markdown(summary: dict[str, Any], lines: list[dict[str, Any]], sensitivity: 
         out += [plain_sentence(chosen, plain), ""]
         drop = strategy.drop_pt(chosen)
         if drop and goal.max_drop_pt is not None:
-            which = "estimate" if goal.bound == "estimate" else "95% upper bound"
-            sentence = (f"Accuracy: the budget applies to the drop's {which}; the chosen one's 95% interval is "
+            sentence = (f"Accuracy: the budget applies to the drop's {goal.bound_words}; the chosen one's 95% interval is "
                         f"{drop['lo']:+.2f} to {drop['hi']:+.2f} pt on {drop['images']} images")
             if goal.bound == "estimate" and drop["hi"] > goal.max_drop_pt:
                 sentence += (f", whose upper end is over the {goal.max_drop_pt:g} pt budget: these images cannot show "
@@ -97,9 +93,7 @@ def markdown(summary: dict[str, Any], lines: list[dict[str, Any]], sensitivity: 
         out += ["**Nothing met the constraints.** The families below say why.", ""]
     out += ["## Families", "", "| family | tried | best | fate |", "|---|---:|---|---|"]
     for fam in summary.get("families", []):
-        best = by_key.get(fam["best"])
-        name = strategy.label(best) if best else strategy.key_label(fam["best"])
-        out.append(f"| {fam['family']} | {fam['candidates']} | {name} | {fam['fate']} |")
+        out.append(f"| {fam['family']} | {fam['candidates']} | {strategy.key_label(fam['best'])} | {fam['fate']} |")
     out += ["", "## Every candidate", "", "| deployment | stage | p50 ms | top-1 | drop pt (95%) | size MB | fate |",
             "|---|---|---:|---:|---|---:|---|"]
     for key, fate in summary.get("fates", {}).items():

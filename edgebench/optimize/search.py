@@ -85,9 +85,10 @@ class Optimize:
         if prepared.get("status") != "ok":
             raise EdgebenchError(f"cannot prepare {self.spec.id}: {prepared.get('reason')}")
         sensitivity = self._sensitivity(prepared)
+        layers = (sensitivity or {}).get("layers", [])
         context = SearchContext(spec=self.spec, runtimes=tuple(self.runtimes), max_drop_pt=self.goal.max_drop_pt,
-                                sensitive_nodes=tuple(layer["node"] for layer in (sensitivity or {}).get("layers", [])),
-                                sensitive_weighted=tuple(layer["node"] for layer in (sensitivity or {}).get("layers", [])
+                                sensitive_nodes=tuple(layer["node"] for layer in layers),
+                                sensitive_weighted=tuple(layer["node"] for layer in layers
                                                          if layer.get("weight_sqnr_db") is not None),
                                 has_validation=bool(self.images.calib_labels))
         proposals = [p for p in propose_all(context) if not self.config.precisions or p.precision in self.config.precisions]

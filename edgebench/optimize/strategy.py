@@ -38,6 +38,20 @@ class Goal:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    @property
+    def bound_words(self) -> str:
+        """What of the drop the budget applies to."""
+        return "estimate" if self.bound == "estimate" else "95% upper bound"
+
+    def budgeted(self, drop: dict[str, float]) -> float:
+        """The part of a drop (``drop_pt``) the budget reads: its estimate or its interval's upper end."""
+        return drop["estimate"] if self.bound == "estimate" else drop["hi"]
+
+    def budget_text(self) -> str:
+        if self.max_drop_pt is None:
+            return "no accuracy budget"
+        return f"top-1 drop ≤ {self.max_drop_pt:g} pt applied to the drop's {self.bound_words}"
+
 
 def drop_pt(record: dict[str, Any]) -> dict[str, float] | None:
     """Top-1 drop against the FP32 reference in points: estimate, 95% interval, McNemar's verdict."""
@@ -75,7 +89,7 @@ def accuracy_breaks(record: dict[str, Any], goal: Goal) -> str | None:
     drop = drop_pt(record)
     if drop is None:
         return "no top-1 against the FP32 reference"
-    value = drop["estimate"] if goal.bound == "estimate" else drop["hi"]
+    value = goal.budgeted(drop)
     if value > goal.max_drop_pt + 1e-9:
         what = "drop" if goal.bound == "estimate" else "drop's 95% upper bound"
         return f"{what} {value:.2f} pt > budget {goal.max_drop_pt:g} pt"
@@ -108,9 +122,8 @@ def _dominates(a: dict[str, Any], b: dict[str, Any], goal: Goal) -> bool:
     da, db = drop_pt(a), drop_pt(b)
     if da is None or db is None:
         return False
-    which = "estimate" if goal.bound == "estimate" else "hi"
     size_a, size_b = a.get("size_mb"), b.get("size_mb")
-    return (clearly_faster(a, b) and da[which] <= db[which]
+    return (clearly_faster(a, b) and goal.budgeted(da) <= goal.budgeted(db)
             and (size_a is None or size_b is None or size_a <= size_b))
 
 
@@ -209,35 +222,24 @@ def tied_with(chosen: dict[str, Any], feasible: list[dict[str, Any]], goal: Goal
 
 
 def slower_beyond_noise(record: dict[str, Any], than: dict[str, Any]) -> bool:
-    a, b = rounds_of_pair(record, than)
-    if a is not None:
+    from edgebench.stats import rounds_of
+
+    if len(rounds_of(record)) >= 2 and len(rounds_of(than)) >= 2:
         return ratio_of(record, than)["lo"] > 1.0
     return latency(record)[0] > latency(than)[2]
 
 
-def shared_rounds(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Both were timed in lockstep over the same rounds (the final round)."""
-    same = [r["round"] for r in a.get("rounds") or []] == [r["round"] for r in b.get("rounds") or []]
-    return same and bool((a.get("interleave") or {}).get("lockstep")) and bool((b.get("interleave") or {}).get("lockstep"))
-
-
-def rounds_of_pair(a: dict[str, Any], b: dict[str, Any]):
-    from edgebench.stats import rounds_of
-
-    ra, rb = rounds_of(a), rounds_of(b)
-    return (ra, rb) if len(ra) >= 2 and len(rb) >= 2 else (None, None)
-
-
 def ratio_of(slower: dict[str, Any], faster: dict[str, Any]) -> dict[str, Any]:
     """p50(slower) / p50(faster) and its 95% bootstrap interval over rounds, paired when they shared rounds."""
-    from edgebench.stats import ratio_interval, rounds_of
+    from edgebench.stats import ratio_interval, rounds_of, shared_rounds
 
     return ratio_interval(rounds_of(slower), rounds_of(faster), seed=0, paired=shared_rounds(slower, faster))
 
 
 def label(record: dict[str, Any]) -> str:
-    variant = record.get("variant")
-    return f"{record['runtime']} {record['precision']}" + (f" [{variant}]" if variant else "")
+    from edgebench.results.schema import precision_label
+
+    return f"{record['runtime']} {precision_label(record['precision'], record.get('variant') or '')}"
 
 
 def key_label(key: str) -> str:

@@ -17,6 +17,7 @@ from edgebench.harness.isolation import run_isolated
 from edgebench.harness.trust import untrusted_reasons
 from edgebench.models.spec import ModelSpec
 from edgebench.pipeline.plan import Cell, engine_batches, need_calibration
+from edgebench.results.schema import precision_label
 from edgebench.runtimes import get_runtime
 
 
@@ -152,8 +153,7 @@ class LocalBuild:
                "cache_dir": str(self.config.cache_path)}
         if getattr(options, "nncf_accuracy_control", None) is not None:
             job["validation"] = inputs.get("validation")  # labelled held-out images (never the evaluation ones)
-        variant = f" [{cell.variant}]" if cell.variant else ""
-        self.say(f"  building {cell.precision}{variant} artifact for {cell.runtime} ({recipe.rpartition(':')[2]})...")
+        self.say(f"  building {precision_label(cell.precision, cell.variant)} artifact for {cell.runtime} ({recipe.rpartition(':')[2]})...")
         own_env = toolchains.worker_env() if python != sys.executable else {}
         record = run_isolated(job, self.log_dir / slug(job["key"]), python=python,
                               timeout_s=self.config.prepare_timeout_s, env={**thread_env(self.threads), **own_env})

@@ -23,7 +23,7 @@ from edgebench.pipeline.build import LocalBuild, calibration_warning, thread_env
 from edgebench.pipeline.measure import Entry, GroupMeasure
 from edgebench.pipeline.plan import Cell, plan, skip_reason
 from edgebench.pipeline.resume import ENV_FILE
-from edgebench.results.schema import SCHEMA_VERSION, base_record
+from edgebench.results.schema import SCHEMA_VERSION, base_record, precision_label
 from edgebench.results.store import RUN_FILE, ResultStore
 from edgebench.runtimes import get_runtime
 
@@ -273,16 +273,14 @@ def compare_with_fp32(record: dict[str, Any], finished: dict[str, dict[str, Any]
     sibling = finished.get(f"{record['model']}|{record['runtime']}|fp32|b{record['batch_size']}")
     if not sibling or sibling["status"] != "ok":
         return
-    from edgebench.stats import ratio_interval, rounds_of
+    from edgebench.stats import ratio_interval, rounds_of, shared_rounds
 
     ratio = record["latency_ms"]["p50"] / sibling["latency_ms"]["p50"]
     record["speedup_vs_fp32"] = 1.0 / ratio
     if record["latency_ms"].get("samples") and sibling["latency_ms"].get("samples"):
         # the FP32 and reduced-precision cells ran in the same rounds: resampling rounds carries slow periods
         # cells timed in lockstep over the same rounds are paired round by round (a slow minute hit both)
-        paired = bool((record.get("interleave") or {}).get("lockstep")) and \
-            [r["round"] for r in record.get("rounds") or []] == [r["round"] for r in sibling.get("rounds") or []]
-        ci = ratio_interval(rounds_of(sibling), rounds_of(record), seed=0, paired=paired)
+        ci = ratio_interval(rounds_of(sibling), rounds_of(record), seed=0, paired=shared_rounds(sibling, record))
         record["speedup_vs_fp32_ci"] = {"lo": ci["lo"], "hi": ci["hi"], "confidence": ci["confidence"],
                                         "method": ci["method"]}
     if ratio > SLOWER_MARGIN:
@@ -293,7 +291,7 @@ def compare_with_fp32(record: dict[str, Any], finished: dict[str, dict[str, Any]
 
 
 def progress_line(record: dict[str, Any]) -> str:
-    precision = record["precision"] + (f" [{record['variant']}]" if record.get("variant") else "")
+    precision = precision_label(record["precision"], record.get("variant") or "")
     head = f"{record['model']:<32} {record['runtime']:<12} {precision:<5} b{record['batch_size']:<3}"
     if record["status"] == "ok":
         lat = record["latency_ms"]

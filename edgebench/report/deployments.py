@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgebench.report.evalsets import EvalSet, eval_set_of, untrusted_reasons
+from edgebench.results.schema import precision_label
 
 LATENCY_STATS = ("p50", "p90", "p99", "mean")
 
@@ -57,7 +58,7 @@ class Deployment:
 
     @property
     def label(self) -> str:
-        return f"{self.runtime} {self.precision}" + (f" [{self.variant}]" if self.variant else "")
+        return f"{self.runtime} {precision_label(self.precision, self.variant)}"
 
     @property
     def batch_sizes(self) -> list[int]:

@@ -79,8 +79,11 @@ def marked(name: str, untrusted: bool) -> Cell:
     return text(f"{name} {UNTRUSTED_MARK}" if untrusted else name)
 
 
-def _table(deps: list[Deployment], names: list[str], keys) -> Table:
-    """With one evaluation set the accuracy headers name it; with several, a column says each row's set."""
+def _table(deps: list[Deployment], fields: tuple[str, ...]) -> Table:
+    """A row per deployment, named by its ``fields`` (and its recipe variant, when any deployment has one).
+    With one evaluation set the accuracy headers name it; with several, a column says each row's set."""
+    fields = _with_variant(deps, fields)
+    names = [f.capitalize() for f in fields]
     small, big = _batches(deps)
     gpu = _has_gpu(deps)
     sets = eval_sets(deps)
@@ -90,7 +93,7 @@ def _table(deps: list[Deployment], names: list[str], keys) -> Table:
         names = [*names, "Top-1 measured on"]
     rows = []
     for d in deps:
-        first, *rest = map(text, keys(d))
+        first, *rest = (text(getattr(d, f)) for f in fields)
         row = [marked(first.text, bool(d.untrusted)), *rest]
         if len(sets) > 1:
             row.append(text(d.eval_set.label if d.eval_set and d.top1 is not None else ""))
@@ -98,37 +101,31 @@ def _table(deps: list[Deployment], names: list[str], keys) -> Table:
     return Table(columns=[*names, *columns], rows=rows, numeric=set(range(len(names), len(names) + len(columns))))
 
 
-def has_variants(deps: list[Deployment]) -> bool:
-    """Whether any deployment is a recipe variant: only then do tables spend a "Variant" column on it."""
-    return any(d.variant for d in deps)
+def _with_variant(deps: list[Deployment], fields: tuple[str, ...]) -> tuple[str, ...]:
+    """A "variant" field only when a deployment is a recipe variant: plain runs keep their columns."""
+    return (*fields, "variant") if any(d.variant for d in deps) else fields
 
 
 def model_grid(deps: list[Deployment]) -> Table:
     """The grid of one model on one machine: a row per runtime, precision (and recipe variant, when any)."""
-    if has_variants(deps):
-        return _table(deps, ["Runtime", "Precision", "Variant"], lambda d: (d.runtime, d.precision, d.variant))
-    return _table(deps, ["Runtime", "Precision"], lambda d: (d.runtime, d.precision))
+    return _table(deps, ("runtime", "precision"))
 
 
 def all_deployments(deps: list[Deployment]) -> Table:
     """Every deployment of one machine in one table (sort it in the HTML page)."""
-    if has_variants(deps):
-        return _table(deps, ["Model", "Runtime", "Precision", "Variant"],
-                      lambda d: (d.model, d.runtime, d.precision, d.variant))
-    return _table(deps, ["Model", "Runtime", "Precision"], lambda d: (d.model, d.runtime, d.precision))
+    return _table(deps, ("model", "runtime", "precision"))
 
 
 def across_devices(deps: list[Deployment], devices: list[str], batch: int = SMALL) -> Table:
     """p50 at ``batch`` with one column per machine: values from different machines never share a column."""
-    by_key: dict[tuple[str, str, str, str], dict[str, Deployment]] = {}
+    fields = _with_variant(deps, ("model", "runtime", "precision"))
+    names = [f.capitalize() for f in fields]
+    by_key: dict[tuple[str, ...], dict[str, Deployment]] = {}
     for d in deps:
-        by_key.setdefault((d.model, d.runtime, d.precision, d.variant), {})[d.device] = d
-    variants = has_variants(deps)
-    names = ["Model", "Runtime", "Precision", *(["Variant"] if variants else [])]
+        by_key.setdefault(tuple(getattr(d, f) for f in fields), {})[d.device] = d
     rows = []
-    for (model, runtime, precision, variant), per_device in by_key.items():
-        row = [marked(model, any(d.untrusted for d in per_device.values())), text(runtime), text(precision),
-               *([text(variant)] if variants else [])]
+    for (model, *rest), per_device in by_key.items():
+        row = [marked(model, any(d.untrusted for d in per_device.values())), *map(text, rest)]
         row += [_p50(per_device[dev], batch, 2) if dev in per_device else Cell("") for dev in devices]
         rows.append(row)
     return Table(columns=[*names, *[f"{dev}: b{batch} p50 (ms)" for dev in devices]],

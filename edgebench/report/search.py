@@ -19,9 +19,7 @@ def search_blocks(run_path, results: list[dict[str, Any]]) -> tuple[list[Block],
     goal = strategy.Goal(**summary["goal"])
     by_key = {r["key"]: r for r in results}
     blocks: list[Block] = [Heading(f"Search: {summary['model']} (edgebench optimize)", 2)]
-    budget = "no accuracy budget" if goal.max_drop_pt is None else \
-        f"top-1 drop ≤ {goal.max_drop_pt:g} pt on the drop's {'estimate' if goal.bound == 'estimate' else '95% upper bound'}"
-    blocks.append(Paragraph(f"Objective {goal.objective} at batch {goal.batch_size}; {budget}; search budget "
+    blocks.append(Paragraph(f"Objective {goal.objective} at batch {goal.batch_size}; {goal.budget_text()}; search budget "
                             f"{summary['budget_min']:g} min, took {summary.get('elapsed_s', 0) / 60:.1f} min. "
                             f"Reproduce: `{summary.get('command')}`"))
     chosen = by_key.get(summary.get("chosen") or "")
@@ -33,11 +31,8 @@ def search_blocks(run_path, results: list[dict[str, Any]]) -> tuple[list[Block],
         blocks.append(Paragraph(line + ". " + plain_sentence(chosen, plain_answer(results, goal))))
     else:
         blocks.append(Paragraph("**Nothing met the constraints**; the families below say why."))
-    rows = []
-    for fam in summary.get("families", []):
-        best = by_key.get(fam["best"])
-        rows.append([text(fam["family"]), num(fam["candidates"], 0), text(strategy.label(best) if best else strategy.key_label(fam["best"])),
-                     text(fam["fate"])])
+    rows = [[text(fam["family"]), num(fam["candidates"], 0), text(strategy.key_label(fam["best"])), text(fam["fate"])]
+            for fam in summary.get("families", [])]
     blocks.append(Table(["Family", "Tried", "Best", "Fate"], rows, numeric={1}))
     path = run_path / "sensitivity.json"
     if path.exists():

@@ -19,6 +19,11 @@ STATUSES = ("ok", "failed", "skipped")
 REFERENCE_FIELDS = ("model", "size_mb", "top1", "top5", "params_m", "cpu_ms_b32", "gpu_ms_b32")
 
 
+def precision_label(precision: str, variant: str = "") -> str:
+    """A precision with its recipe variant, as every table and line names it: "int8 [entropy]"."""
+    return f"{precision} [{variant}]" if variant else precision
+
+
 def base_record(cell: "Cell", config: "RunConfig", threads: int, prepared: dict[str, Any] | None,
                 environment: dict[str, Any]) -> dict[str, Any]:
     """The fields known before a cell is measured; measuring fills in latency, memory and status."""
