@@ -2,6 +2,8 @@
 per-tensor weights, and the most sensitive layers kept in float (``nodes_to_exclude``)."""
 from __future__ import annotations
 
+from functools import partial
+
 from edgebench.optimize.space import Proposal, SearchContext, int8_variant
 
 RUNTIME = "onnxruntime"
@@ -10,10 +12,7 @@ RUNTIME = "onnxruntime"
 def propose(context: SearchContext) -> list[Proposal]:
     if RUNTIME not in context.runtimes:
         return []
-
-    def variant(kind: str, name: str, why: str, **quant) -> Proposal:
-        return int8_variant(RUNTIME, kind, name, why, **quant)
-
+    variant = partial(int8_variant, RUNTIME)  # (kind, name, why, **quant options)
     out = [variant("calibration", "entropy", "KL-divergence ranges instead of min/max", calib_method="entropy"),
            variant("calibration", "percentile", "99.999th-percentile ranges clip outliers", calib_method="percentile"),
            variant("format", "qoperator", "QOperator (fused integer operators) instead of QDQ", ort_format="qoperator"),

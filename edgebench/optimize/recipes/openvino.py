@@ -3,6 +3,8 @@ and NNCF's own accuracy-controlled quantisation (``quantize_with_accuracy_contro
 BF16 and FP16 come with the defaults (the runtime offers them where the CPU has them)."""
 from __future__ import annotations
 
+from functools import partial
+
 from edgebench.optimize.space import Proposal, SearchContext, int8_variant
 
 RUNTIME = "openvino"
@@ -11,10 +13,7 @@ RUNTIME = "openvino"
 def propose(context: SearchContext) -> list[Proposal]:
     if RUNTIME not in context.runtimes:
         return []
-
-    def variant(kind: str, name: str, why: str, **quant) -> Proposal:
-        return int8_variant(RUNTIME, kind, name, why, **quant)
-
+    variant = partial(int8_variant, RUNTIME)  # (kind, name, why, **quant options)
     out = [variant("preset", "mixed", "NNCF's mixed preset: asymmetric activations", nncf_preset="mixed")]
     for name, nodes, words in context.mixed():
         out.append(variant("mixed", name, words + " in NNCF's ignored scope", exclude_nodes=nodes))
