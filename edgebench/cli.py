@@ -18,8 +18,9 @@ EXIT_BUG = 70  # BSD's EX_SOFTWARE: an unexpected exception, i.e. a bug in edgeb
 _USER_OS_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 
 
-def _add_model_args(parser: argparse.ArgumentParser) -> None:
-    """What to measure (or export), its images and its quantisation recipes: shared by run and export."""
+def _add_model_args(parser: argparse.ArgumentParser, calib_help: str | None = None) -> None:
+    """What to measure (or export), its images and its quantisation recipes: shared by run, export and optimize
+    (``calib_help``: optimize's own --calib-size default, a share of its images, said in its help)."""
     from edgebench.data.evalset import DEFAULT_CALIB_SIZE
     from edgebench.quantize.base import CALIB_METHODS, ORT_ACTIVATIONS, ORT_FORMATS, TRT_INT8, QuantOptions
 
@@ -46,8 +47,8 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     images.add_argument("--class-map", metavar="FILE", help="class order of an ImageFolder --data (one name per line)")
     images.add_argument("--limit", type=argtypes.positive_int, metavar="N", help="evaluate a fixed, seeded subset of N images")
     images.add_argument("--calib-data", metavar="DIR", help="calibration images (default: a held-out slice of --data)")
-    images.add_argument("--calib-size", type=argtypes.positive_int, default=DEFAULT_CALIB_SIZE, metavar="N",
-                        help=f"calibration images (default {DEFAULT_CALIB_SIZE})")
+    images.add_argument("--calib-size", type=argtypes.positive_int, default=None if calib_help else DEFAULT_CALIB_SIZE,
+                        metavar="N", help=calib_help or f"calibration images (default {DEFAULT_CALIB_SIZE})")
     images.add_argument("--allow-calib-overlap", action="store_true",
                         help="accept calibration images that are also evaluation images (recorded)")
     quant = parser.add_argument_group("quantisation recipes (defaults: the fastest measured; see README)")
@@ -118,7 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     optimize = sub.add_parser("optimize", help="search runtimes, precisions and quantisation recipes for the "
                               "fastest (or smallest) deployment within an accuracy budget")
-    _add_model_args(optimize)
+    _add_model_args(optimize, calib_help="calibration images, the first of three disjoint roles of --data "
+                    "(default 30%% of it, at most 300: INT8 ranges settle within a few hundred images, and every image "
+                    "more is lost to accuracy; with --calib-data, 300 of that folder). With 500 images the defaults "
+                    "are 150 calibration, 150 selection, 200 report")
+    roles = optimize.add_argument_group("image roles: what decides is never what reports (seeded, disjoint, lists in "
+                                        "the search folder's images/)")
+    roles.add_argument("--selection-images", type=argtypes.positive_int, metavar="N",
+                       help="images every decision reads: the screen (its first --screen-images), the full "
+                       "evaluation, tie-breaks and NNCF's accuracy control (default 30%% of --data, at most 1000: each "
+                       "surviving candidate is evaluated on all of them)")
+    roles.add_argument("--report-images", type=argtypes.positive_int, metavar="N",
+                       help="images held out from every decision, on which the final round's deployments, the chosen "
+                       "one's top-1 and drop included, are reported (default the rest of --data, at most 2000: the "
+                       "largest share, as theirs is the interval a user reads)")
     goal = optimize.add_argument_group("what to find")
     goal.add_argument("--max-accuracy-drop", type=argtypes.percent, metavar="D",
                       help="top-1 drop against the FP32 reference, in points")
@@ -133,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     goal.add_argument("--budget", type=argtypes.positive_float, default=30.0, metavar="MINUTES",
                       help="time the search may take (default 30); what does not fit is listed as not tried")
     goal.add_argument("--screen-images", type=argtypes.positive_int, default=100, metavar="N",
-                      help="evaluation images the first, cheap fidelity check uses (default 100)")
+                      help="selection images the first, cheap fidelity check uses (default 100, at most "
+                      "--selection-images)")
     timing = optimize.add_argument_group("timing of the final round")
     timing.add_argument("--quick", action="store_true", help="short timing profile for the final round")
     timing.add_argument("--threads", type=argtypes.positive_int, help="intra-op threads for every runtime")
@@ -182,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--suite", help="with models: the models of this suite")
     lister.add_argument("--source", choices=("timm", "torchvision"), help="with models: every model of this source")
 
-    sub.add_parser("doctor", help="show this machine and which runtimes can run here")
+    doctor = sub.add_parser("doctor", help="show this machine and which runtimes can run here")
+    doctor.add_argument("--json", action="store_true",
+                        help="print one JSON object for scripts: the machine record, the sensors and the runtimes")
 
     env = sub.add_parser("env", help="environments of their own for toolchains that conflict with the core")
     env.add_argument("action", choices=("create", "list"))
@@ -347,7 +364,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     import json
     import shlex
 
-    from edgebench.data.evalset import select_images
+    from edgebench.data.evalset import DEFAULT_CALIB_SIZE, RoleSizes, select_images, split_roles
     from edgebench.optimize.log import read_summary
     from edgebench.optimize.outcome import markdown
     from edgebench.optimize.search import Optimize
@@ -365,13 +382,24 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         config = load_run_config(run_dir)
         goal, budget, command = Goal(**summary["goal"]), summary["budget_min"], summary["command"]
         screen_images = summary.get("screen_images", 100)
+        if not summary.get("image_sizes"):
+            raise ConfigError(f"{run_dir} is a search from before the selection and report images were split; "
+                              "start a new search (its builds are cached)")
+        sizes = RoleSizes(**summary["image_sizes"])
     else:
         if not args.data:
             raise ConfigError("edgebench optimize needs --data DIR (evaluation images with labels): accuracy is what "
                               "the search trades for speed")
         if len(args.batch_size) > 1:
             raise ConfigError("edgebench optimize searches at one batch size; give --batch-size once")
-        config = _run_config(args)
+        if args.limit:
+            raise ConfigError("edgebench optimize sizes its images with --calib-size, --selection-images and "
+                              "--report-images, not --limit")
+        sizes = _search_image_sizes(args)
+        # select_images' calibration slice is the calibration role; its first selection + report images the rest
+        calib_size = sizes.calibration if not args.calib_data else (args.calib_size or DEFAULT_CALIB_SIZE)
+        config = _run_config(argparse.Namespace(**{**vars(args), "calib_size": calib_size,
+                                                   "limit": sizes.selection + sizes.report}))
         if len(config.models) != 1:
             raise ConfigError("edgebench optimize searches for one model; give --model once")
         goal = Goal(objective=args.objective, batch_size=args.batch_size[0] if args.batch_size else 1,
@@ -394,15 +422,16 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         command = "edgebench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["optimize"] \
             else "edgebench optimize ..."
     specs, runtimes = _resolve(config)
-    images = select_images(**config.image_options())
-    if not images.has_eval:
-        raise ConfigError("no evaluation images: --data holds none after the calibration slice; give more images")
-    if not args.resume:
-        prepare_run_dir(run_dir, config, images)
+    images = split_roles(select_images(**config.image_options()), sizes)
+    if args.resume:
+        _check_search_images(run_dir, images)
+    else:
+        prepare_run_dir(run_dir, config, images.report)  # images/eval.txt: the report images; images/calib.txt
+        images.write_selection_list(run_dir)
     with SweepProgress(0) as progress:
         search = Optimize(config, specs[0], runtimes, goal, budget, run_dir, images, command, say=progress.log,
                           progress=progress, screen_images=screen_images)
-        search.summary["screen_images"] = screen_images
+        search.summary.update(screen_images=screen_images, image_sizes=sizes.to_dict())
         summary = search.run()
     sensitivity_path = run_dir / "sensitivity.json"
     sensitivity = json.loads(sensitivity_path.read_text()) if sensitivity_path.exists() else None
@@ -411,6 +440,28 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     print(page)
     print(f"search: {run_dir / 'optimize.md'}\nreport: edgebench report {run_dir} --out {run_dir / 'report'}")
     return 0 if summary.get("chosen") else 3
+
+
+def _search_image_sizes(args: argparse.Namespace):
+    """The sizes of optimize's three image roles from --data's count and the flags (None: the default share)."""
+    from edgebench.data.evalset import role_sizes
+    from edgebench.data.layouts import open_dataset
+
+    total = len(open_dataset(args.data, labels=args.labels, class_map=args.class_map).samples)
+    return role_sizes(total, calibration=None if args.calib_data else args.calib_size,
+                      selection=args.selection_images, report=args.report_images, calib_from_data=not args.calib_data)
+
+
+def _check_search_images(run_dir: Path, images) -> None:
+    """A resumed search must find the images it started with, in every role."""
+    from edgebench.data.evalset import SELECTION_LIST, image_lists
+    from edgebench.pipeline.resume import check_images
+
+    check_images(run_dir, images.report)
+    path = run_dir / SELECTION_LIST
+    if path.exists() and path.read_text() != image_lists(images.selection).get("eval", ""):
+        raise ConfigError(f"the selection images found now differ from those the search started with ({path}): the "
+                          "folder's images changed; start a new search")
 
 
 def _from_artifacts(config, args: argparse.Namespace):
@@ -519,14 +570,52 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    import json
-
     from edgebench.machine.env import capture
-    from edgebench.machine.sensors import describe_sensors
+    from edgebench.machine.sensors import describe_sensors, read_sensors
 
-    print(json.dumps(capture(), indent=1))
-    print(f"sensors (read by --sustained): {describe_sensors()}")
+    machine = capture()
+    if args.json:
+        import json
+
+        from edgebench.runtimes import REGISTRY, get_runtime
+
+        runtimes = {}
+        for name in REGISTRY:
+            runtime = get_runtime(name)
+            available = runtime.availability()
+            runtimes[name] = {"device": runtime.device, "precisions": list(runtime.precisions), "available": available.ok,
+                              "version": runtime.version() if available.ok else None,
+                              "reason": None if available.ok else available.reason}
+        print(json.dumps({"machine": machine, "sensors": read_sensors(), "runtimes": runtimes}, indent=1, default=str))
+        return 0
+    print("\n".join(_readable(machine)))
+    print("\n" + describe_sensors().replace("sensors:", "sensors (read by --sustained):", 1) + "\n")
     return cmd_list(argparse.Namespace(what="runtimes", suite=None, source=None))
+
+
+def _readable(record: dict[str, Any], indent: int = 0) -> list[str]:
+    """A machine record for a person: aligned "key: value" lines, nested records indented, lists joined."""
+    pad = " " * indent
+    width = max((len(str(key)) for key in record), default=0) + 1
+    lines = []
+    for key, value in record.items():
+        label = f"{pad}{str(key) + ':':<{width}}"
+        if isinstance(value, dict) and value:
+            lines += [f"{pad}{key}:", *_readable(value, indent + 2)]
+        elif isinstance(value, list) and any(isinstance(item, dict) for item in value):
+            lines.append(f"{pad}{key}:")
+            for number, item in enumerate(value, 1):
+                lines += ([f"{pad}  {number}.", *_readable(item, indent + 4)] if isinstance(item, dict)
+                          else [f"{pad}  {number}. {_plain(item)}"])
+        else:
+            lines.append(f"{label} {_plain(value)}")
+    return lines
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or "none"
+    return "none" if value is None or value == {} else str(value)
 
 
 def cmd_env(args: argparse.Namespace) -> int:

@@ -116,13 +116,12 @@ def _seeded(seed: int) -> dict[str, Any]:
 
 
 def _percentile_bootstrap(data: tuple[np.ndarray, np.ndarray], statistic, width: int, *, confidence: float,
-                          seed: int, resamples: int, paired: bool = False) -> tuple[float, float]:
-    """A seeded percentile bootstrap of a two-sample statistic, each sample resampled on its own (or, paired,
-    both with the same draw)."""
+                          seed: int, resamples: int) -> tuple[float, float]:
+    """A seeded percentile bootstrap of a two-sample statistic, each sample resampled on its own."""
     from scipy.stats import bootstrap
 
     result = bootstrap(data, statistic, n_resamples=resamples, batch=max(1, _CHUNK_ELEMENTS // max(1, width)),
-                       vectorized=True, paired=paired, confidence_level=confidence, method="percentile",
+                       vectorized=True, paired=False, confidence_level=confidence, method="percentile",
                        **_seeded(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
@@ -147,21 +146,76 @@ def ratio_of_medians_ci(current: Sequence[float], baseline: Sequence[float], *, 
 # --- rounds: samples timed in interleaved rounds --------------------------------------------------------------
 
 def rounds_of(record: dict[str, Any]) -> list[list[float]]:
-    """A cell record's samples cut into its rounds (``rounds[i].n`` consecutive samples each); a record
-    without ``rounds``, or whose counts do not add up to its samples, is one round of all its samples."""
+    """A cell record's samples cut into its kept rounds (``rounds[i].n`` consecutive samples each; a round left out
+    for interference keeps its samples in the round itself, not in ``latency_ms``); a record without ``rounds``, or
+    whose counts do not add up to its samples, is one round of all its samples."""
     samples = [float(s) for s in ((record.get("latency_ms") or {}).get("samples") or [])]
-    counts = [int(r.get("n") or 0) for r in (record.get("rounds") or [])]
+    counts = [int(r.get("n") or 0) for r in (record.get("rounds") or []) if r.get("kept", True)]
     if not counts or sum(counts) != len(samples):
         return [samples] if samples else []
     edges = np.cumsum([0, *counts])
     return [samples[start:stop] for start, stop in zip(edges[:-1], edges[1:]) if stop > start]
 
 
-def shared_rounds(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Both cells were timed in lockstep over the same rounds, so round i of one pairs with round i of the other
-    (``ratio_interval(..., paired=True)``)."""
-    lockstep = all((r.get("interleave") or {}).get("lockstep") for r in (a, b))
-    return lockstep and [r["round"] for r in a.get("rounds") or []] == [r["round"] for r in b.get("rounds") or []]
+def kept_rounds(record: dict[str, Any]) -> dict[tuple[str, int], float]:
+    """The rounds of a cell kept for its p50 and its ratios, by (group run, round number): each round's p50.
+    Rounds left out for interference are not there; a record written before group runs were recorded
+    (no ``interleave.group_run``) pairs only when it was timed in lockstep."""
+    interleave = record.get("interleave") or {}
+    run = interleave.get("group_run")
+    if run is None:
+        if not interleave.get("lockstep"):
+            return {}
+        run = f"lockstep:{interleave.get('group')}"
+    return {(str(run), int(r["round"])): float(r["p50"]) for r in record.get("rounds") or []
+            if r.get("kept", True) and r.get("p50")}
+
+
+def per_round_ratios(a: dict[str, Any], b: dict[str, Any]) -> list[float]:
+    """p50(a) / p50(b) in each round both cells were timed in and kept (the same group run and round)."""
+    mine, theirs = kept_rounds(a), kept_rounds(b)
+    return [mine[key] / theirs[key] for key in sorted(mine.keys() & theirs.keys()) if theirs[key] > 0]
+
+
+def _median_of_resamples(values: np.ndarray, confidence: float, seed: int, resamples: int) -> tuple[float, float]:
+    from scipy.stats import bootstrap
+
+    result = bootstrap((values,), np.median, n_resamples=resamples, vectorized=True, confidence_level=confidence,
+                       method="percentile", **_seeded(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def cell_ratio(a: dict[str, Any], b: dict[str, Any], *, confidence: float = CONFIDENCE, seed: int = 0,
+               resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
+    """How many times slower cell ``a`` is than cell ``b`` (for a speed-up over a reference, pass the reference as
+    ``a``): the one ratio estimator every speed-up of edgebench comes from.
+
+    Cells timed in the same rounds (same group run): the median over shared kept rounds of round i's p50 ratio, so
+    a slow minute that hit both cancels in each round's ratio. Its 95% interval: a percentile bootstrap over the
+    rounds (each draw a whole round, both cells together: paired) with at least ``MIN_ROUNDS`` shared rounds;
+    with fewer, the range of the per-round ratios, whose exact coverage of their median (1 - 2 * 0.5^n) is given.
+    Cells that share no round (different runs or groups): p50(a) / p50(b) with an unpaired bootstrap over rounds,
+    said in ``method``. Returns ``ratio``, ``lo``, ``hi``, ``confidence``, ``method``, ``paired``, ``rounds``,
+    ``half_width_pct``; raises ValueError when a side has no samples or no positive median."""
+    ratios = np.asarray(per_round_ratios(a, b), dtype=np.float64)
+    if ratios.size:
+        estimate = float(np.median(ratios))
+        if ratios.size >= MIN_ROUNDS:
+            lo, hi = _median_of_resamples(ratios, confidence, seed, resamples)
+            method, coverage = "median of per-round ratios; paired bootstrap over shared rounds", confidence
+        else:
+            lo, hi = float(ratios.min()), float(ratios.max())
+            coverage = max(0.0, 1.0 - 2.0 * 0.5 ** ratios.size) if ratios.size > 1 else 0.0
+            method = f"median of per-round ratios; range of {ratios.size} shared round(s) (too few to resample)"
+        out = {"ratio": estimate, "lo": lo, "hi": hi, "confidence": coverage, "method": method, "paired": True,
+               "rounds": int(ratios.size)}
+    else:
+        unpaired = ratio_interval(rounds_of(a), rounds_of(b), confidence=confidence, seed=seed, resamples=resamples)
+        out = {**unpaired, "method": f"unpaired (no shared rounds): ratio of p50s, {unpaired['method']}",
+               "paired": False, "rounds": 0}
+    half = max(out["ratio"] - out["lo"], out["hi"] - out["ratio"]) / out["ratio"] * 100.0
+    out["half_width_pct"] = half if np.isfinite(half) else float("inf")
+    return out
 
 
 class _PooledRounds:
@@ -197,16 +251,14 @@ class _PooledRounds:
 
 
 def ratio_interval(a_rounds: Sequence[Sequence[float]], b_rounds: Sequence[Sequence[float]], *,
-                   confidence: float = CONFIDENCE, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES,
-                   paired: bool = False) -> dict[str, Any]:
-    """median(all a samples) / median(all b samples) and its percentile bootstrap CI.
+                   confidence: float = CONFIDENCE, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
+    """median(all a samples) / median(all b samples) and its percentile bootstrap CI, for samples that were not
+    timed in the same rounds (``cell_ratio`` uses it for cells that share none; cells that do are paired there).
 
     With at least ``MIN_ROUNDS`` rounds on each side, whole rounds of each cell are resampled (independently),
     so a slow period that hit some rounds widens the interval as it should; samples within a round are
-    correlated and resampling them alone would make the interval too narrow. ``paired``: the two cells ran in
-    the same rounds (lockstep), and round i of one is drawn with round i of the other, so a slow period that hit
-    both cancels in the ratio instead of widening it. With fewer rounds the samples are resampled instead (said
-    in ``method``). For a speed-up, pass the reference as ``a``: FP32 / this.
+    correlated and resampling them alone would make the interval too narrow. With fewer rounds the samples are
+    resampled instead (said in ``method``).
     Raises ValueError when a side has no samples or its median is not positive."""
     a = [[float(v) for v in r] for r in a_rounds if len(r)]
     b = [[float(v) for v in r] for r in b_rounds if len(r)]
@@ -223,11 +275,10 @@ def ratio_interval(a_rounds: Sequence[Sequence[float]], b_rounds: Sequence[Seque
             return pooled_a.medians(picks_a) / pooled_b.medians(picks_b)
 
         data = (np.arange(len(a), dtype=np.float64), np.arange(len(b), dtype=np.float64))
-        paired = paired and len(a) == len(b)
         # a resample holds (rounds x rounds) flags of which round was drawn: that bounds the memory per batch
         lo, hi = _percentile_bootstrap(data, statistic, len(a) ** 2 + len(b) ** 2, confidence=confidence,
-                                       seed=seed, resamples=resamples, paired=paired)
-        method = "paired bootstrap over shared rounds" if paired else "bootstrap over rounds"
+                                       seed=seed, resamples=resamples)
+        method = "bootstrap over rounds"
     else:
         lo, hi = _percentile_bootstrap((a_all, b_all), _median_ratio, a_all.size + b_all.size,
                                        confidence=confidence, seed=seed, resamples=resamples)

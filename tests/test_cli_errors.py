@@ -42,5 +42,54 @@ def test_list_and_doctor():
     assert proc.stdout.index("mobilenetv2_100") < proc.stdout.index("tf_efficientnet_b7")
     proc = run_cli("list", "runtimes")
     assert proc.returncode == 0 and all(n in proc.stdout for n in ("pytorch", "onnxruntime", "openvino"))
+
+
+def test_doctor_prints_the_machine_for_a_person_and_json_for_a_program():
+    import json
+
     proc = run_cli("doctor")
-    assert proc.returncode == 0 and '"physical_cores"' in proc.stdout
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert not proc.stdout.lstrip().startswith("{") and '"physical_cores"' not in proc.stdout
+    cores = next(line for line in lines if line.startswith("physical_cores:"))
+    device = next(line for line in lines if line.startswith("device:"))
+    assert cores.index(cores.split(":", 1)[1].strip()) == device.index(device.split(":", 1)[1].strip())  # aligned
+    # nested records indented under their key, lists joined on one line
+    versions = lines.index("versions:")
+    assert lines[versions + 1].startswith("  ") and any(line.strip().startswith("numpy:") for line in lines[versions:])
+    assert "sensors (read by --sustained):" in proc.stdout and "onnxruntime" in proc.stdout
+
+    done = run_cli("doctor", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout)  # nothing but the JSON object on stdout
+    isa = next(line for line in lines if line.startswith("isa:"))
+    assert isa.split(":", 1)[1].strip() == (", ".join(found["machine"]["isa"]) or "none")
+    assert found["machine"]["physical_cores"] >= 1 and isinstance(found["machine"]["isa"], list)
+    assert found["runtimes"]["onnxruntime"]["available"] is True and "fp32" in found["runtimes"]["onnxruntime"]["precisions"]
+    assert found["runtimes"]["tensorrt"]["available"] or found["runtimes"]["tensorrt"]["reason"]
+    assert "sensors" in found
+
+
+def test_doctor_layout_of_nested_records_and_lists():
+    from edgebench.cli import _readable
+
+    machine = {"cpu": "Test CPU", "physical_cores": 2, "isa": ["avx2", "fma"], "gpus": [], "quota": None,
+               "budget": {"usable_cpus": 2, "derived_from": "affinity"},
+               "gpus_found": [{"name": "H100", "memory_mb": 81559}, {"name": "L4", "memory_mb": 23034}]}
+    assert _readable(machine) == [
+        "cpu:            Test CPU",
+        "physical_cores: 2",
+        "isa:            avx2, fma",
+        "gpus:           none",
+        "quota:          none",
+        "budget:",
+        "  usable_cpus:  2",
+        "  derived_from: affinity",
+        "gpus_found:",
+        "  1.",
+        "    name:      H100",
+        "    memory_mb: 81559",
+        "  2.",
+        "    name:      L4",
+        "    memory_mb: 23034",
+    ]

@@ -148,17 +148,60 @@ def test_rounds_of_slices_samples_by_round_counts():
     assert rounds_of({"latency_ms": None}) == []
 
 
+def _cell(rounds: list[list[float]], run: str | None = "g1", kept: list[bool] | None = None) -> dict:
+    """A cell record timed in ``rounds`` of group run ``run`` (None: an old record without group runs)."""
+    kept = kept or [True] * len(rounds)
+    entries = [{"round": i, "n": len(r), "p50": float(np.median(r)), "kept": k, **({} if k else {"samples": r})}
+               for i, (r, k) in enumerate(zip(rounds, kept))]
+    samples = [v for r, k in zip(rounds, kept) if k for v in r]
+    return {"latency_ms": {"samples": samples}, "rounds": entries,
+            "interleave": {"group_run": run, "lockstep": True} if run else {"lockstep": False}}
+
+
 def test_a_paired_ratio_cancels_a_slow_period_both_cells_shared():
     """Two cells timed in the same rounds, b always 10% faster, the host's speed swinging from round to round:
-    paired by round the ratio's interval is tight around 1.1; resampled independently it is wide."""
-    from edgebench.stats import ratio_interval
+    the median of per-round ratios with its paired interval is tight around 1.1; the same samples with no shared
+    rounds (different group runs) fall back to the unpaired ratio of p50s, whose interval is wide."""
+    from edgebench.stats import cell_ratio
 
     rng = np.random.default_rng(3)
     speed = [1.0, 1.6, 1.0, 1.7, 1.1, 1.5, 1.0, 1.6, 1.2, 1.0]
     a = [list(s * 5.0 * (1 + rng.normal(0, 0.01, 20))) for s in speed]
     b = [list(s * 5.0 / 1.1 * (1 + rng.normal(0, 0.01, 20))) for s in speed]
-    paired = ratio_interval(a, b, paired=True)
-    independent = ratio_interval(a, b)
-    assert paired["method"] == "paired bootstrap over shared rounds"
-    assert 1.0 < paired["lo"] < 1.1 < paired["hi"] < 1.2
-    assert independent["lo"] < 1.0 < independent["hi"]
+    paired = cell_ratio(_cell(a), _cell(b))
+    assert paired["paired"] and paired["rounds"] == 10 and paired["method"].startswith("median of per-round ratios")
+    assert 1.0 < paired["lo"] < 1.1 < paired["hi"] < 1.12 and abs(paired["ratio"] - 1.1) < 0.01
+    unpaired = cell_ratio(_cell(a, run="g1"), _cell(b, run="g2"))
+    assert not unpaired["paired"] and unpaired["method"].startswith("unpaired")
+    assert unpaired["lo"] < 1.0 < unpaired["hi"]
+
+
+def test_cell_ratio_pairs_only_kept_rounds_of_the_same_group_run():
+    """A round left out for interference (b's slice hit by a neighbour: 3x slower) is not paired: the estimate and
+    its interval come from the kept rounds; records of an old run without group runs pair only when lockstep."""
+    from edgebench.stats import cell_ratio, per_round_ratios, rounds_of
+
+    a = [[2.0, 2.1, 2.0]] * 6
+    b = [[1.0, 1.0, 1.1]] * 3 + [[3.0, 3.1, 3.0]] + [[1.0, 1.0, 1.1]] * 2
+    kept = [True, True, True, False, True, True]
+    ratios = per_round_ratios(_cell(a, kept=kept), _cell(b, kept=kept))
+    assert ratios == [2.0] * 5
+    assert rounds_of(_cell(b, kept=kept)) == [[1.0, 1.0, 1.1]] * 5  # latency samples hold the kept rounds only
+    assert cell_ratio(_cell(a, kept=kept), _cell(b, kept=kept))["ratio"] == 2.0
+    with_neighbour = cell_ratio(_cell(a), _cell(b))  # the same rounds, all kept: the disturbed one widens it
+    assert with_neighbour["ratio"] == 2.0 and with_neighbour["lo"] < 1.5
+    old = {k: v for k, v in _cell(a).items()}
+    old["interleave"] = {"lockstep": True, "group": "m|b1"}
+    assert cell_ratio(old, {**_cell(b), "interleave": {"lockstep": True, "group": "m|b1"}})["paired"]
+
+
+def test_few_shared_rounds_give_their_range_with_its_exact_coverage():
+    from edgebench.stats import cell_ratio
+
+    out = cell_ratio(_cell([[2.0], [2.2], [2.1]]), _cell([[1.0], [1.0], [1.0]]))
+    assert out["paired"] and out["rounds"] == 3 and out["ratio"] == 2.1
+    assert (out["lo"], out["hi"]) == (2.0, 2.2) and out["confidence"] == 0.75  # 1 - 2 * 0.5**3
+    assert abs(out["half_width_pct"] - 0.1 / 2.1 * 100) < 1e-9
+    with pytest.raises(ValueError):
+        cell_ratio({"latency_ms": {"samples": []}}, _cell([[1.0]], run="other"))
+

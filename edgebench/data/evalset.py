@@ -4,7 +4,7 @@ preprocessing and cached as uint8 crops, so every runtime and every quantiser re
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,16 +32,22 @@ class ImageSets:
     dataset: dict[str, Any] = field(default_factory=dict)
     num_classes: int | None = None
     overlap_forced: bool = False
+    # ``edgebench optimize`` only: what the evaluation images are for, "selection" (they decide) or "report"
+    # (held out from every decision); "" for a run, which decides nothing.
+    role: str = ""
 
     @property
     def has_eval(self) -> bool:
         return bool(self.eval_samples)
 
     def describe(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "eval_images": len(self.eval_samples), "calib_images": len(self.calib_paths),
-                "calib_source": self.calib_source, "overlap_forced": self.overlap_forced,
-                "eval_id": content_key([p for p, _ in self.eval_samples]),
-                "calib_id": content_key(list(self.calib_paths)) if self.calib_paths else None}
+        described = {"dataset": self.dataset, "eval_images": len(self.eval_samples),
+                     "calib_images": len(self.calib_paths), "calib_source": self.calib_source,
+                     "overlap_forced": self.overlap_forced, "eval_id": content_key([p for p, _ in self.eval_samples]),
+                     "calib_id": content_key(list(self.calib_paths)) if self.calib_paths else None}
+        if self.role:
+            described["role"] = self.role
+        return described
 
 
 IMAGE_LISTS = {"eval": "images/eval.txt", "calib": "images/calib.txt"}  # relative to the run folder
@@ -108,6 +114,108 @@ def select_images(*, data: str | None, labels: str | None = None, class_map: str
                      calib_labels=tuple(calib_labels),
                      dataset=dataset.describe() if dataset else {}, overlap_forced=bool(overlap),
                      num_classes=dataset.num_classes if dataset else None)
+
+
+# -- the three roles of an ``edgebench optimize`` search ------------------------------------------------------
+# A search decides on images (screen, full evaluation, tie-breaks, NNCF's accuracy control) and then reports a
+# drop; read on the images that decided, that drop is optimistic (the winner is partly the one the noise of those
+# images favoured). So its labelled images have three disjoint roles: calibration, selection (every decision) and
+# report (held out from every decision; the reported top-1 and drop). Defaults, as shares of --data (500 images:
+# 150 / 150 / 200): calibration 30% up to 300 (INT8 ranges settle within a few hundred images; NNCF's default
+# subset is 300; every image more is lost to accuracy); selection 30% up to 1000 (each surviving candidate is
+# evaluated on all of it); report the rest up to 2000 (only the final round's deployments are evaluated on it,
+# and its interval is the one the user reads, so it gets the largest share).
+CALIB_SHARE = 0.3
+SELECTION_SHARE = 0.3
+MAX_DEFAULT_SELECTION = 1000
+MAX_DEFAULT_REPORT = 2000
+SELECTION_LIST = "images/selection.txt"  # relative to the search folder; the report images are IMAGE_LISTS["eval"]
+
+
+@dataclass(frozen=True)
+class RoleSizes:
+    """How many labelled images of --data each role takes (``calibration`` 0: --calib-data calibrates)."""
+
+    total: int
+    calibration: int
+    selection: int
+    report: int
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def role_sizes(total: int, *, calibration: int | None = None, selection: int | None = None,
+               report: int | None = None, calib_from_data: bool = True) -> RoleSizes:
+    """The sizes of the three roles among ``total`` labelled images; None means the default share (see above).
+    Without ``calib_from_data`` (a --calib-data folder calibrates) selection and report share --data 3:4."""
+    roles = 3 if calib_from_data else 2
+    if total < roles:
+        raise ConfigError(f"--data holds {total} labelled image(s); edgebench optimize needs at least {roles} "
+                          "(calibration, selection and report images are disjoint); give more images")
+    if calib_from_data:
+        calibration = calibration if calibration is not None else min(DEFAULT_CALIB_SIZE, _share(CALIB_SHARE, total))
+        if calibration > total // 2:
+            raise ConfigError(f"--calib-size {calibration} is more than half of the {total} images in --data; "
+                              f"give at most {total // 2}, or calibration images of their own with --calib-data")
+    else:
+        calibration = 0
+    share = SELECTION_SHARE if calib_from_data else SELECTION_SHARE / (1.0 - CALIB_SHARE)
+    selection = selection if selection is not None else min(MAX_DEFAULT_SELECTION, _share(share, total))
+    left = total - calibration - selection
+    if report is None and left < 1:
+        raise ConfigError(f"{calibration} calibration + {selection} selection images leave none of the {total} "
+                          "labelled images in --data to report on; give smaller --calib-size or --selection-images")
+    report = report if report is not None else min(MAX_DEFAULT_REPORT, left)
+    if calibration + selection + report > total:
+        used = " + ".join(f"{n} {what}" for n, what in ((calibration, "calibration"), (selection, "selection"),
+                                                          (report, "report")) if n or what != "calibration")
+        raise ConfigError(f"{used} images are more than the {total} labelled images in --data; give smaller "
+                          "--calib-size, --selection-images or --report-images (the roles are disjoint)")
+    return RoleSizes(total=total, calibration=calibration, selection=selection, report=report)
+
+
+def _share(share: float, total: int) -> int:
+    return max(1, int(round(share * total)))
+
+
+@dataclass(frozen=True)
+class SearchImages:
+    """The selection and report images of a search, each an ImageSets with the same calibration images."""
+
+    selection: ImageSets
+    report: ImageSets
+
+    def describe(self, seed: int) -> dict[str, Any]:
+        """What optimize.json records: each role's count, image-list id and file."""
+        selection, report = self.selection.describe(), self.report.describe()
+        return {"seed": seed, "dataset": selection["dataset"],
+                "calibration": {"images": selection["calib_images"], "source": selection["calib_source"],
+                                "id": selection["calib_id"],
+                                "file": IMAGE_LISTS["calib"] if selection["calib_id"] else None},
+                "selection": {"images": selection["eval_images"], "id": selection["eval_id"], "file": SELECTION_LIST},
+                "report": {"images": report["eval_images"], "id": report["eval_id"], "file": IMAGE_LISTS["eval"]}}
+
+    def write_selection_list(self, run_dir: Path) -> str:
+        """Write ``images/selection.txt`` (path<TAB>label); the report and calibration lists are the run folder's
+        ``images/eval.txt`` and ``images/calib.txt`` (``write_image_lists`` of the report images)."""
+        path = Path(run_dir) / SELECTION_LIST
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(image_lists(self.selection).get("eval", ""))
+        return SELECTION_LIST
+
+
+def split_roles(images: ImageSets, sizes: RoleSizes) -> SearchImages:
+    """Selection and report images from ``images`` (``select_images`` with ``calib_size`` of the calibration role
+    and ``limit`` of selection + report): the first ``sizes.selection`` of its seeded order select, the next
+    ``sizes.report`` report. Disjoint from each other and from the calibration images by construction."""
+    samples = images.eval_samples
+    if len(samples) < sizes.selection + sizes.report:
+        raise ConfigError(f"{len(samples)} evaluation images after calibration, fewer than the {sizes.selection} "
+                          f"selection and {sizes.report} report images asked for; give smaller sizes or more images")
+    return SearchImages(selection=replace(images, eval_samples=samples[:sizes.selection], role="selection"),
+                        report=replace(images, eval_samples=samples[sizes.selection:sizes.selection + sizes.report],
+                                       role="report"))
 
 
 def open_calibration(path: str) -> list[str]:

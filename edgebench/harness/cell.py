@@ -15,7 +15,6 @@ from edgebench.harness import accuracy
 from edgebench.machine import memory
 from edgebench.harness.timing import CHECK_EVERY_S, LatencyStats, TimingProfile, median_ci_record, stop_reason
 from edgebench.machine import contention
-from edgebench.machine.contention import loadavg
 from edgebench.machine.env import usable_cpus
 from edgebench.models.spec import ModelSpec
 from edgebench.runtimes import get_runtime
@@ -106,7 +105,7 @@ class CellRunner:
         if rewarm:
             self.call()
         samples: list[float] = []
-        load_before, cpu_before, wall_before = loadavg(), time.process_time(), time.perf_counter()
+        watch = contention.SliceWatch()  # the cell's CPU and the rest of the machine's over the timed calls
         timed_ns, clock = 0, time.perf_counter_ns
         while True:
             t0 = clock()
@@ -119,20 +118,17 @@ class CellRunner:
                 self.device_ms.append(start.elapsed_time(end))
             if timed_ns >= seconds * 1e9 and len(samples) >= min_calls:
                 break
-        return {"status": "ok", "samples": [round(v, 5) for v in samples],
-                "cpu_s": time.process_time() - cpu_before, "wall_s": time.perf_counter() - wall_before,
-                "loadavg": [load_before, loadavg()], "rewarm_calls": int(rewarm)}
+        return {"status": "ok", "samples": [round(v, 5) for v in samples], **watch.result(),
+                "rewarm_calls": int(rewarm)}
 
     def sustained(self, minutes: float) -> dict[str, Any]:
         """Back-to-back calls for ``minutes`` with per-minute statistics and sensor readings."""
         from edgebench.harness.sustained import run_sustained
 
-        cpu_before, wall_before = time.process_time(), time.perf_counter()
-        load_before = loadavg()
+        watch = contention.SliceWatch()
         samples, summary = run_sustained(self.call, minutes)
-        return {"status": "ok", "samples": [round(v, 5) for v in samples], "sustained": summary,
-                "cpu_s": time.process_time() - cpu_before, "wall_s": time.perf_counter() - wall_before,
-                "loadavg": [load_before, loadavg()], "rewarm_calls": 0}
+        return {"status": "ok", "samples": [round(v, 5) for v in samples], "sustained": summary, **watch.result(),
+                "rewarm_calls": 0}
 
     def finish(self) -> dict[str, Any]:
         """Everything but the latency: memory, the work around the model, the runtime's own account, accuracy."""
@@ -185,7 +181,9 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
             break
     record = runner.finish()
     record.update(timed_fields(samples, loaded, profile, reason, job["batch_size"]))
-    record["contention"] = contention.judge(slices, threads=runner.options.threads, usable_cpus=usable_cpus())
+    threads = runner.options.threads
+    disturbed = any(contention.interference(part, threads=threads)["disturbed"] for part in slices)
+    record["contention"] = contention.judge(slices, threads=threads, usable_cpus=usable_cpus(), contaminated=disturbed)
     return record
 
 

@@ -1,15 +1,15 @@
-"""Latency measurement: warm-up, then timed runs until the median is known to a stated precision, its
-minimum count *and* duration are met, or a time cap stops it (and the result says so).
+"""How long a cell is timed and when it may stop: the timing profile, the latency statistics, and the stopping
+rule (the median known to a stated precision once its minimum count *and* duration are met, or a time cap,
+and the record says which).
 
 The minimums follow MLPerf LoadGen (min_query_count and min_duration) and trtexec (--iterations,
 --duration, --warmUp); the precision rule stops a stable slow cell early and gives a noisy small one more
-calls. ``measure`` times one block (GPU cells, cross-checks); the sweep times a model's cells in
-interleaved rounds (edgebench.pipeline.measure) with the same profile and the same stopping rule.
+calls. The timing loops are elsewhere and share this rule (``stop_reason``): a cell timed in one block in
+``edgebench.harness.cell`` (slices of ``CHECK_EVERY_S``), a model's cells in interleaved rounds in
+``edgebench.pipeline.measure``.
 """
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -96,16 +96,6 @@ class LatencyStats:
         return asdict(self)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Measurement:
-    latency: LatencyStats
-    warmup_iters: int
-    warmup_s: float
-    capped: bool  # stopped by max_s before the median was known to the target
-    stopped_by: str | None = None
-    median_ci: dict[str, Any] | None = None
-
-
 def median_ci_record(samples_ms: list[float], profile: TimingProfile, stopped_by: str | None) -> dict[str, Any]:
     """How well the median is known: its 95% order-statistic interval against the profile's target."""
     from edgebench.stats import median_interval
@@ -115,57 +105,26 @@ def median_ci_record(samples_ms: list[float], profile: TimingProfile, stopped_by
     return {**interval.to_dict(), "target_pct": profile.target_pct, "met": met, "stopped_by": stopped_by}
 
 
+def median_known(samples_ms: list[float], timed_s: float, profile: TimingProfile) -> bool:
+    """The minimums are met and the median's 95% interval is within the profile's target."""
+    if len(samples_ms) < profile.min_iters or timed_s < profile.min_s:
+        return False
+    from edgebench.stats import median_interval
+
+    interval = median_interval(samples_ms)
+    return interval.reached_level and interval.half_width_pct <= profile.target_pct
+
+
 def stop_reason(samples_ms: list[float], timed_s: float, profile: TimingProfile) -> str | None:
     """Why timing may stop now: "precision" (minimums met and the median known to the target), "time cap"
     (past max_s with at least floor_iters calls), or None (go on)."""
     n = len(samples_ms)
-    if n >= profile.min_iters and timed_s >= profile.min_s:
-        from edgebench.stats import median_interval
-
-        interval = median_interval(samples_ms)
-        if interval.reached_level and interval.half_width_pct <= profile.target_pct:
-            return "precision"
+    if median_known(samples_ms, timed_s, profile):
+        return "precision"
     if timed_s >= profile.max_s and n >= max(profile.floor_iters, 1):
         return "time cap"
     return None
 
 
-CHECK_EVERY_S = 0.25  # how often a block checks the precision of its median (an O(n) computation)
+CHECK_EVERY_S = 0.25  # how often a cell timed in one block checks the precision of its median (O(n))
 
-
-def measure(call: Callable[[], object], profile: TimingProfile, clock: Callable[[], int] = time.perf_counter_ns,
-            after: Callable[[], None] | None = None) -> Measurement:
-    """Warm up, then time ``call`` one invocation at a time in one block until ``stop_reason`` says so.
-    ``after`` runs after each timed call, outside the timed span (the GPU path reads its CUDA events there)."""
-    start = clock()
-    warm = 0
-    while True:
-        elapsed = (clock() - start) / 1e9
-        if warm >= profile.warmup_iters and elapsed >= profile.warmup_s:
-            break
-        if warm >= 1 and elapsed >= profile.warmup_max_s:
-            break
-        call()
-        warm += 1
-    warmup_s = (clock() - start) / 1e9
-
-    samples: list[float] = []
-    timed_ns = 0
-    next_check = 0.0
-    while True:
-        t0 = clock()
-        call()
-        took = clock() - t0
-        samples.append(took / 1e6)
-        timed_ns += took
-        if after is not None:
-            after()
-        timed_s = timed_ns / 1e9
-        if timed_s >= next_check or len(samples) <= profile.min_iters or timed_s >= profile.max_s:
-            reason = stop_reason(samples, timed_s, profile)
-            if reason:
-                break
-            # stopping is possible from min_s on; after that the interval is checked a few times a second
-            next_check = max(profile.min_s, timed_s + CHECK_EVERY_S) if timed_s >= profile.min_s else profile.min_s
-    return Measurement(latency=LatencyStats.from_samples(samples), warmup_iters=warm, warmup_s=warmup_s,
-                       capped=reason == "time cap", stopped_by=reason, median_ci=median_ci_record(samples, profile, reason))

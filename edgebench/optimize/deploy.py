@@ -125,6 +125,9 @@ def deployment_figures(record: dict[str, Any], files: list[str]) -> dict[str, An
         "peak_rss_mb": record.get("peak_rss_mb"),
         "accuracy": {**{k: accuracy.get(k) for k in ("images", "top1", "top1_ci95", "top5", "top5_ci95")},
                      "eval_set": (accuracy.get("eval_set") or {}).get("dataset"),
+                     # "report": images held out from every decision of the search (its selection figures are in
+                     # deployment.search.selection)
+                     "images_role": (accuracy.get("eval_set") or {}).get("role"),
                      "vs_fp32": {**{k: change.get(k) for k in ("delta", "ci95", "p_value", "verdict")},
                                  "reference": accuracy.get("reference")} if change else None,
                      "caveats": accuracy.get("caveats")} if accuracy else None,

@@ -13,6 +13,7 @@ HEADER = '''"""$title
 Usage: python predict.py IMAGE [IMAGE ...]   (needs: $needs)
 Prints the top-5 class indices of each image with their softmax scores and logits.
 """
+import argparse
 import json
 import math
 import sys
@@ -49,13 +50,42 @@ def preprocess(path: str) -> np.ndarray:
 
 MAIN = '''
 
+def fail(message: str) -> None:
+    """Bad input: one line on stderr and exit status 2, as argparse does, never a traceback."""
+    print("predict.py: error: " + " ".join(message.split()), file=sys.stderr)
+    sys.exit(2)
+
+
+def checked(path: str) -> str:
+    """The path, once Pillow can read it as an image (checked before the model loads)."""
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except FileNotFoundError:
+        fail(f"{path}: no such file")
+    except IsADirectoryError:
+        fail(f"{path} is a folder: give image files")
+    except (OSError, SyntaxError, ValueError) as exc:
+        fail(f"cannot read {path} as an image ({exc})")
+    return path
+
+
 def main() -> None:
-    if len(sys.argv) < 2:
-        sys.exit("usage: python predict.py IMAGE [IMAGE ...]")
+    parser = argparse.ArgumentParser(prog="predict.py", description=(__doc__ or "").split("\\n\\n")[0],
+                                     epilog="needs: $needs")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="an image file (JPEG, PNG, ... anything Pillow reads)")
+    paths = [checked(path) for path in parser.parse_args().images]
     shape = PRE["input"]["shape"]  # [batch, C, H, W]; a fixed batch above 1 gets the image repeated
-    infer = load(shape)
-    for path in sys.argv[1:]:
-        logits = np.asarray(infer(np.repeat(preprocess(path), shape[0], axis=0)), dtype=np.float64)[0]
+    try:
+        infer = load(shape)
+    except ImportError as exc:
+        fail(f"{exc.name or exc} is not installed here: pip install $needs")
+    for path in paths:
+        try:
+            x = preprocess(path)
+        except (OSError, SyntaxError, ValueError) as exc:
+            fail(f"cannot read {path} as an image ({exc})")
+        logits = np.asarray(infer(np.repeat(x, shape[0], axis=0)), dtype=np.float64)[0]
         scores = np.exp(logits - logits.max())
         scores /= scores.sum()
         print(f"{path}:")

@@ -3,8 +3,11 @@ accuracy budget, on the pipeline every command shares (plan → build → measur
 
 The recipe modules (``edgebench.optimize.recipes``) propose candidates; the strategy
 (``edgebench.optimize.strategy``) decides what goes on after each stage; this module runs the stages:
-sensitivity, build (within the budget), screen (probe latency, subset fidelity), full evaluation, and a final
-round of interleaved timing. Every measured candidate ends as an ordinary line of ``results.jsonl``.
+sensitivity, build (within the budget), screen (probe latency in lockstep rounds, subset fidelity), full
+evaluation, and a final round of lockstep timing. Every decision reads the *selection* images; the final round's
+deployments are evaluated on the *report* images, held out from all of them (``edgebench.data.evalset``'s roles).
+Only the final round's deployments become lines of ``results.jsonl``: a probe's latency and a selection top-1 are
+decisions' figures, kept in ``search.jsonl`` and in ``optimize.json``'s candidates, marked as such.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgebench.config import RunConfig
-from edgebench.data.evalset import ImageSets, materialize
+from edgebench.data.evalset import SELECTION_LIST, ImageSets, SearchImages, materialize
 from edgebench.errors import EdgebenchError
 from edgebench.harness.timing import TimingProfile
 from edgebench.models.spec import ModelSpec
@@ -28,9 +31,11 @@ from edgebench.pipeline.sweep import Sweep, progress_line
 
 SCREEN_IMAGES = 100
 SENSITIVITY_IMAGES = 16
-# Short probe: enough to order candidates and drop the clearly slower ones, not a benchmark.
-PROBE = TimingProfile(name="probe", warmup_iters=3, warmup_s=0.3, warmup_max_s=2.0, min_iters=6, min_s=1.0,
-                      max_s=2.0, floor_iters=3, target_pct=3.0, round_s=0.5)
+# Short probe: enough to order candidates and drop the clearly slower ones, not a benchmark. Quarter-second
+# slices, at least five of them (min_s), so that every pair of candidates shares the rounds a paired interval
+# needs (edgebench.stats.cell_ratio resamples rounds from five on); 2 s timed per candidate at most (max_s).
+PROBE = TimingProfile(name="probe", warmup_iters=3, warmup_s=0.3, warmup_max_s=2.0, min_iters=6, min_s=1.25,
+                      max_s=2.0, floor_iters=3, target_pct=3.0, round_s=0.25)
 # The full evaluation only needs the outputs: its timing is a few calls, not recorded as the candidate's latency.
 EVAL_ONLY = TimingProfile(name="eval-only", warmup_iters=1, warmup_s=0.0, warmup_max_s=1.0, min_iters=1, min_s=0.0,
                           max_s=0.2, floor_iters=1, target_pct=50.0, round_s=0.2)
@@ -41,16 +46,19 @@ MAX_FINAL = 10
 
 class Optimize:
     def __init__(self, config: RunConfig, spec: ModelSpec, runtimes: list[str], goal: strategy.Goal,
-                 budget_min: float, run_dir: Path, images: ImageSets, command: str,
+                 budget_min: float, run_dir: Path, images: SearchImages, command: str,
                  say: Callable[[str], None], progress=None, screen_images: int = SCREEN_IMAGES) -> None:
         self.config, self.spec, self.runtimes, self.goal = config, spec, runtimes, goal
         self.budget_s, self.run_dir, self.images, self.command = budget_min * 60.0, Path(run_dir), images, command
-        self.say, self.progress, self.screen_images = say, progress, screen_images
+        self.say, self.progress = say, progress
+        self.screen_images = min(screen_images, len(images.selection.eval_samples))
         self.log = SearchLog(self.run_dir)
         self.summary = read_summary(self.run_dir)
         self.started = time.monotonic()
         self.before_s = float(self.summary.get("elapsed_s") or 0.0)  # earlier sessions of a resumed search
-        self.sweep = Sweep(config, [spec], runtimes, self.run_dir, say=say, images=images, progress=progress)
+        # The run's Sweep measures the final round on the report images and stores its lines; the screen and the
+        # full evaluation read the selection images through Sweeps of their own (same build, same environment).
+        self.sweep = Sweep(config, [spec], runtimes, self.run_dir, say=say, images=images.report, progress=progress)
         self.build = self.sweep.build
         self.fates: dict[str, str] = {}
         self.stage_s: dict[str, float] = dict(self.summary.get("stage_s") or {})
@@ -90,25 +98,52 @@ class Optimize:
                                 sensitive_nodes=tuple(layer["node"] for layer in layers),
                                 sensitive_weighted=tuple(layer["node"] for layer in layers
                                                          if layer.get("weight_sqnr_db") is not None),
-                                has_validation=bool(self.images.calib_labels))
+                                has_validation=self.images.selection.has_eval)
         proposals = [p for p in propose_all(context) if not self.config.precisions or p.precision in self.config.precisions]
         cells = {p.name: p.cell(self.spec, self.goal.batch_size, self.config.quant) for p in proposals}
-        inputs = self.build.model_inputs(self.spec, prepared, list(cells.values()), reference_dir=self.run_dir / "eval")
-        if self.images.calib_labels:
-            inputs["validation"] = materialize(list(self.images.calib_paths), self.spec.preprocess,
-                                               self.config.cache_path, labels=list(self.images.calib_labels))
-        if (inputs.get("reference") or {}).get("status") != "ok":
-            raise EdgebenchError(f"no FP32 reference outputs, so no accuracy to search on: "
-                                 f"{(inputs.get('reference') or {}).get('reason')}")
+        # The report images' crops and FP32 reference (the final round's), and the calibration crops.
+        report = self.build.model_inputs(self.spec, prepared, list(cells.values()), reference_dir=self.run_dir / "eval")
+        selection = self._eval_inputs(report, self.images.selection.eval_samples, prepared, "selection")
+        # NNCF's accuracy control validates on the selection images: labelled, and never the ones that report.
+        selection["validation"] = report["validation"] = selection["eval"]
         self._timed("prepare", started)
         self.candidates = {cells[p.name].key: (p, cells[p.name]) for p in proposals}
-        self._save(candidates=[self._describe(p, c) for p, c in self.candidates.values()])
+        self._save(candidates=[self._describe(p, c) for p, c in self.candidates.values()],
+                   images=self.images.describe(self.config.seed))
 
-        built = self._build_stage(prepared, inputs)
-        screened = self._screen_stage(built, prepared, inputs)
-        full = self._full_stage(screened, prepared, inputs)
-        final = self._final_stage(screened, full, prepared, inputs)
+        built = self._build_stage(prepared, selection)
+        screened = self._screen_stage(built, prepared, selection)
+        full = self._full_stage(screened, prepared, selection)
+        final = self._final_stage(screened, full, prepared, report)
         return self._finish(screened, full, final, prepared, sensitivity)
+
+    def _eval_inputs(self, inputs: dict[str, Any], samples: tuple[tuple[str, int], ...], prepared: dict[str, Any],
+                     role: str) -> dict[str, Any]:
+        """``inputs`` with the crops and FP32 reference outputs of ``samples`` (path, label) as the evaluation set."""
+        if inputs.get("eval_error"):
+            raise EdgebenchError(f"no accuracy to search on: {inputs['eval_error']}")
+        labels = [label for _, label in samples]
+        crops = materialize([p for p, _ in samples], self.spec.preprocess, self.config.cache_path, labels=labels)
+        reference = self.build.reference(self.spec, prepared, crops, self.run_dir / "eval" / role)
+        for ref in (reference, inputs.get("reference") or {}):
+            if ref.get("status") != "ok":
+                raise EdgebenchError(f"no FP32 reference outputs, so no accuracy to search on: {ref.get('reason')}")
+        return {**inputs, "eval": crops, "reference": reference}
+
+    def _selecting(self, images: ImageSets) -> Sweep:
+        """A Sweep that measures on (part of) the selection images, sharing the run's build and environment."""
+        sweep = Sweep(self.config, [self.spec], self.runtimes, self.run_dir, say=self.say, images=images,
+                      build=self.build, progress=self.progress)
+        sweep.environment = self.sweep.environment
+        return sweep
+
+    @staticmethod
+    def _on_selection_list(records: dict[str, dict[str, Any]]) -> None:
+        """Selection records name the selection image list (the Sweep names the run folder's, the report one)."""
+        for record in records.values():
+            eval_set = (record.get("accuracy") or {}).get("eval_set")
+            if isinstance(eval_set, dict):
+                eval_set["images_file"] = SELECTION_LIST
 
     def _set_aside_partial_results(self) -> None:
         """A resumed search writes its result lines anew at the end: lines of an interrupted final round are kept
@@ -135,10 +170,10 @@ class Optimize:
         done = self.run_dir / "sensitivity.json"
         if done.exists():
             return json.loads(done.read_text())
-        if "onnx" not in prepared.get("artifacts", {}) or not self.images.calib_paths:
+        if "onnx" not in prepared.get("artifacts", {}) or not self.images.selection.calib_paths:
             return None
         self.say(f"layer sensitivity (ONNX Runtime QDQ debugger, {SENSITIVITY_IMAGES} calibration images)...")
-        calib = materialize(list(self.images.calib_paths[:SENSITIVITY_IMAGES]), self.spec.preprocess,
+        calib = materialize(list(self.images.selection.calib_paths[:SENSITIVITY_IMAGES]), self.spec.preprocess,
                             self.config.cache_path)
         job = {"kind": "sensitivity", "key": f"{self.spec.id}|sensitivity", "model": self.spec.to_dict(),
                "source": prepared["artifacts"]["onnx"], "calibration": calib,
@@ -211,19 +246,17 @@ class Optimize:
         done = {k: e["record"] for k, e in self.log.load().get("screen", {}).items() if k in keys}
         todo = [k for k in keys if k not in done]
         if todo:
-            subset = replace(self.images, eval_samples=self.images.eval_samples[:self.screen_images])
-            sweep = Sweep(self.config, [self.spec], self.runtimes, self.run_dir, say=self.say, images=subset,
-                          build=self.build, progress=self.progress)
-            sweep.environment = self.sweep.environment
-            labels = [label for _, label in subset.eval_samples]
-            crops = materialize([p for p, _ in subset.eval_samples], self.spec.preprocess, self.config.cache_path,
-                                labels=labels)
-            reference = self.build.reference(self.spec, prepared, crops, self.run_dir / "eval" / "screen")
-            screen_inputs = {**inputs, "eval": crops, "reference": reference}
-            self.say(f"screening {len(todo)} candidates: probe latency at batch {self.goal.batch_size} and top-1 on "
-                     f"{len(labels)} images...")
+            subset = replace(self.images.selection,
+                             eval_samples=self.images.selection.eval_samples[:self.screen_images])
+            screen_inputs = self._eval_inputs(inputs, subset.eval_samples, prepared, "screen")
+            self.say(f"screening {len(todo)} candidates: probe latency at batch {self.goal.batch_size} (lockstep "
+                     f"rounds) and top-1 on {len(subset.eval_samples)} selection images...")
             self._work(len(todo))
-            records = sweep.measure_group([self.candidates[k][1] for k in todo], prepared, screen_inputs, profile=PROBE)
+            # One group in lockstep (measure_group's rounds): every candidate is timed in every round, so any two
+            # are compared round by round (paired), which is what the strategy prunes on.
+            records = self._selecting(subset).measure_group([self.candidates[k][1] for k in todo], prepared,
+                                                            screen_inputs, profile=PROBE)
+            self._on_selection_list(records)
             self._advance(len(todo))
             for key in todo:
                 self.log.append("screen", key, records[key])
@@ -244,6 +277,7 @@ class Optimize:
         survivors = {k: r for k, r in screened.items() if not fates.get(k)}
         logged = self.log.load().get("full", {})
         full: dict[str, dict[str, Any]] = {}
+        sweep = self._selecting(self.images.selection)
         best = None
         for key in strategy.full_order(survivors, self.goal):
             if best is not None and key not in keep:
@@ -258,7 +292,9 @@ class Optimize:
                 continue
             else:
                 self._work(1)
-                record = self.sweep.measure_group([self.candidates[key][1]], prepared, inputs, profile=EVAL_ONLY)[key]
+                measured = sweep.measure_group([self.candidates[key][1]], prepared, inputs, profile=EVAL_ONLY)
+                self._on_selection_list(measured)
+                record = measured[key]
                 self._advance(1)
                 self.log.append("full", key, record)
             full[key] = record
@@ -303,61 +339,64 @@ class Optimize:
                 self.fates[key] = "feasible in full evaluation; not in the final round (not within the best one's noise, " \
                                   "nor its family's best)"
         self.say(f"final round: {len(finalists)} deployments timed together over the same rounds (profile "
-                 f"'{self.config.profile.name}')...")
+                 f"'{self.config.profile.name}'), top-1 on the {len(self.images.report.eval_samples)} report images "
+                 "(held out from every decision)...")
         if self.progress:  # the final lines advance it as they are stored (Sweep.store_group)
             self.progress.add_work(len(finalists) * (1.0 + self.goal.batch_size / 4.0), cells=len(finalists))
         # lockstep: the choice compares p50s, so every finalist is timed over the same rounds
-        records = self.sweep.measure_group([self.candidates[k][1] for k in finalists], prepared, inputs, lockstep=True)
+        records = self.sweep.measure_group([self.candidates[k][1] for k in finalists], prepared, inputs)
         self._timed("final", started)
         return records
 
     # -- results and summary ------------------------------------------------------------------------------
     def _finish(self, screened, full, final, prepared, sensitivity) -> dict[str, Any]:
-        from edgebench.optimize.outcome import family_fates, pareto_keys
+        from edgebench.optimize.outcome import candidate_figures, family_fates, pareto_keys
 
-        chosen, feasible, why_not = strategy.choose(list(final.values()), self.goal)
+        # The choice reads the final round's latency and the selection images' accuracy, never the report images'.
+        selection = {key: strategy.selection_summary(full.get(key)) for key in final}
+        decided = [strategy.on_selection({**record, "search": {"selection": selection[key]}})
+                   for key, record in final.items()]
+        chosen, feasible, why_not = strategy.choose(decided, self.goal)
         for key, reason in why_not.items():
-            self.fates.setdefault(key, f"final: {reason}")
+            self.fates.setdefault(key, f"final: {reason} (selection images)")
         if chosen:
             self.fates[chosen["key"]] = "chosen"
             for record in strategy.tied_with(chosen, feasible, self.goal):
                 self.fates[record["key"]] = f"feasible, p50 not told apart from the chosen {strategy.label(chosen)}"
         for record in feasible:
             self.fates.setdefault(record["key"], f"feasible, slower than {strategy.label(chosen)}")
-        lines = self._result_lines(screened, full, final)
+        lines = self._result_lines(final, selection)
         deploy = None
         if chosen:
             from edgebench.optimize.deploy import write_deploy_folder
 
-            deploy = write_deploy_folder(final[chosen["key"]], self.spec, self.run_dir / "deploy", self.command)
-        self._save(status="done", chosen=chosen["key"] if chosen else None,
+            line = next(r for r in lines if r["key"] == chosen["key"])
+            deploy = write_deploy_folder(line, self.spec, self.run_dir / "deploy", self.command)
+        by_line = {r["key"]: r for r in lines}
+        described = []
+        for entry in self.summary.get("candidates") or []:
+            key = entry["key"]
+            described.append({**entry, "fate": self.fates.get(key, ""),
+                              **candidate_figures(screened.get(key), full.get(key), by_line.get(key))})
+        self._save(status="done", chosen=chosen["key"] if chosen else None, candidates=described,
                    fates=self.fates, pareto=pareto_keys(lines, self.goal.batch_size),
-                   families=family_fates(self.candidates, self.fates, lines, self.goal),
+                   families=family_fates(described, self.goal),
                    deploy=str(deploy) if deploy else None,
                    sensitivity_layers=len((sensitivity or {}).get("layers", [])))
         return self.summary
 
-    def _result_lines(self, screened, full, final) -> list[dict[str, Any]]:
-        """One ordinary result line per measured candidate, from its deepest stage (final records keep their
-        FP32 comparison: they ran in the same rounds)."""
-        lines = [{**r, "search": self._search_field(k, "final")} for k, r in final.items()]
+    def _result_lines(self, final: dict[str, dict[str, Any]],
+                      selection: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """One ordinary result line per deployment of the final round: its latency from the run's profile, its
+        accuracy on the report images, and (in ``search.selection``) the selection figures the search chose on.
+        The candidates that stopped earlier have only a probe's latency and a selection top-1, figures of a
+        decision and not measurements: they stay in ``search.jsonl`` and in ``optimize.json``'s candidates."""
+        lines = [{**r, "search": {**self._search_field(k), "selection": selection[k]}} for k, r in final.items()]
         self.sweep.store_group(lines)
-        for key, record in screened.items():
-            if key in final:
-                continue
-            line = dict(record)
-            stage = "screen"
-            if key in full and full[key].get("status") == "ok":
-                line["accuracy"] = full[key]["accuracy"]  # every image; the latency stays the probe's
-                stage = "full"
-            line["search"] = self._search_field(key, stage)
-            line.pop("speedup_vs_fp32", None)
-            self.sweep.store.append(line)
-            lines.append(line)
         return lines
 
-    def _search_field(self, key: str, stage: str) -> dict[str, Any]:
+    def _search_field(self, key: str) -> dict[str, Any]:
         proposal = self.candidates[key][0]
-        return {"stage": stage, "fate": self.fates.get(key, ""), "family": proposal.family, "why": proposal.why,
-                "timing": {"final": "the run's profile, interleaved with the baselines",
-                           "full": "probe (short; not a benchmark)", "screen": "probe (short; not a benchmark)"}[stage]}
+        return {"stage": "final", "fate": self.fates.get(key, ""), "family": proposal.family, "why": proposal.why,
+                "timing": "the run's profile, every finalist in the same lockstep rounds",
+                "accuracy": "the report images, held out from every decision"}

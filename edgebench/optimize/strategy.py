@@ -1,13 +1,16 @@
 """The staged search's decisions, pure (records in, verdicts out) so they are tested without measuring.
 
-1. screen: every candidate's batch latency from a short probe, and its fidelity on a small subset of the
-   evaluation images. A candidate is dropped when even the optimistic end of its subset drop's 95% interval
-   breaks the accuracy budget, when it breaks a hard limit, or when another candidate is clearly faster
-   (latency intervals apart), no larger and no less accurate on the subset (dominated).
-2. full: the survivors, best objective first, evaluated on every evaluation image; once one meets the
-   budget, a candidate whose probe latency cannot beat it (intervals apart) is not evaluated.
+1. screen: every candidate's batch latency from a short probe, every candidate timed in the same (lockstep) rounds,
+   and its fidelity on a small subset of the selection images. A candidate is dropped when even the optimistic end
+   of its subset drop's 95% interval breaks the accuracy budget, when it breaks a hard limit, or when another
+   candidate is faster beyond the probe's margin on paired evidence (``clearly_faster``), no larger and no less
+   accurate on the subset (dominated).
+2. full: the survivors, best objective first, evaluated on every selection image; once one meets the budget, a
+   candidate the probe shows slower than it beyond the margin (paired) is not evaluated.
 3. final: the feasible candidates that can still win, each runtime's FP32 and default-INT8 cells and the
-   best of every family, timed together in interleaved rounds with the run's profile; the choice is made there.
+   best of every family, timed together in lockstep rounds with the run's profile; the choice is made there, on
+   their final-round latency and their selection-image accuracy (``on_selection``). The report images, held out
+   from all of this, give the figures the search reports.
 """
 from __future__ import annotations
 
@@ -18,11 +21,18 @@ from typing import Any
 BOUNDS = ("estimate", "upper")
 OBJECTIVES = ("latency", "size", "throughput", "accuracy")
 MAX_CONTENDERS = 4  # feasible candidates within the winner's noise that go to the final round
-# "Clearly faster" in the short probe: intervals apart by this much more. A probe's interval comes from two to
-# four half-second slices, and a shared host changes speed between minutes: on the development machine two ONNX
-# Runtime INT8 recipes with the same graph (min/max and entropy calibration) came out more than 5% apart in one
-# probe and tied in the final round. So the probe drops only what is slower by more than a quarter.
-PROBE_MARGIN = 0.25
+# The probe drops a candidate for speed only on paired evidence: the 95% interval of its ratio to the faster one
+# (``edgebench.stats.cell_ratio``: per-round p50 ratios over the lockstep rounds both were timed in) must exclude 1
+# by this margin, i.e. its low end be above 1.10. Pairing cancels what the host's speed swings do to both cells of a
+# round (the reason the unpaired probe needed intervals 25% apart); the margin is for what pairing cannot cancel in
+# a probe of 0.25 s slices and the final round then sees: a neighbour that slows one runtime more than another, and
+# the run-to-run drift of a ratio on this host, up to 8.9% between two back-to-back runs (ONNX Runtime/OpenVINO,
+# MobileNetV3-Small, issue 22). A candidate dropped this way is slower by more than that in every credible case;
+# one within it goes on, and the final round's longer rounds decide.
+PROBE_MARGIN = 0.10
+# Fewer shared rounds than this and the ratio's "interval" is the range of a handful of per-round ratios, which
+# covers their median less than 7 times in 8 (edgebench.stats.cell_ratio): not enough to drop anything.
+MIN_PAIRED_ROUNDS = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +73,34 @@ def drop_pt(record: dict[str, Any]) -> dict[str, float] | None:
     return {"estimate": -change["delta"] * 100.0 or 0.0, "lo": -hi * 100.0 or 0.0, "hi": -lo * 100.0 or 0.0,
             "p_value": change["p_value"], "verdict": change["verdict"],
             "images": (record.get("accuracy") or {}).get("images")}
+
+
+def selection_summary(record: dict[str, Any] | None) -> dict[str, Any]:
+    """What a final line keeps (``search.selection``) of a candidate's full evaluation on the selection images: the
+    figures the search decided on. Empty without one."""
+    accuracy = (record or {}).get("accuracy") or {}
+    if not accuracy:
+        return {}
+    return {"images": accuracy.get("images"), "top1": accuracy.get("top1"), "top1_ci95": accuracy.get("top1_ci95"),
+            "top1_change": (accuracy.get("vs_reference") or {}).get("top1_change"),
+            "eval_id": (accuracy.get("eval_set") or {}).get("eval_id"),
+            "images_file": (accuracy.get("eval_set") or {}).get("images_file")}
+
+
+def on_selection(record: dict[str, Any]) -> dict[str, Any]:
+    """A final line as the search decided on it: its latency, and in place of its accuracy (the report images')
+    the selection images' (``search.selection``); none when it has no selection figures. A line without
+    ``search.selection`` (a search from before the image roles) is returned as it is."""
+    search = record.get("search") or {}
+    if "selection" not in search:
+        return record
+    chosen_on = search["selection"] or {}
+    accuracy = None
+    if chosen_on.get("top1") is not None:
+        accuracy = {"images": chosen_on.get("images"), "top1": chosen_on["top1"],
+                    "top1_ci95": chosen_on.get("top1_ci95"),
+                    "vs_reference": {"top1_change": chosen_on.get("top1_change")}}
+    return {**record, "accuracy": accuracy}
 
 
 def latency(record: dict[str, Any]) -> tuple[float, float, float]:
@@ -112,19 +150,40 @@ def hard_breaks(record: dict[str, Any], goal: Goal) -> list[str]:
 
 
 def clearly_faster(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """a's probe p50 interval ends below b's by more than the probe margin."""
-    return latency(a)[2] * (1.0 + PROBE_MARGIN) < latency(b)[0]
+    """a is faster than b beyond the probe's margin on paired evidence: the 95% interval of b's ratio to a,
+    over the rounds both were timed in, lies above 1 + ``PROBE_MARGIN``. Cells that share too few rounds (an
+    unpaired comparison, or no samples) are never told apart here."""
+    ratio = paired_ratio(b, a)
+    return ratio is not None and ratio["lo"] > 1.0 + PROBE_MARGIN
+
+
+def paired_ratio(slower: dict[str, Any], faster: dict[str, Any]) -> dict[str, Any] | None:
+    """``ratio_of(slower, faster)`` when the two were timed in at least ``MIN_PAIRED_ROUNDS`` shared rounds, else None."""
+    try:
+        ratio = ratio_of(slower, faster)
+    except ValueError:  # a side without samples
+        return None
+    return ratio if ratio.get("paired") and ratio.get("rounds", 0) >= MIN_PAIRED_ROUNDS else None
+
+
+def _slower_words(slower: dict[str, Any], faster: dict[str, Any]) -> str:
+    """The paired evidence, in words: "1.32× its p50 in the probe (95% 1.21 to 1.40 over 6 paired rounds, ...)"."""
+    ratio = paired_ratio(slower, faster)
+    if ratio is None:
+        return "no paired evidence"
+    return (f"{ratio['ratio']:.2f}× its p50 in the probe (95% {ratio['lo']:.2f} to {ratio['hi']:.2f} over "
+            f"{ratio['rounds']} paired rounds, above 1 + {PROBE_MARGIN:.0%})")
 
 
 def _dominates(a: dict[str, Any], b: dict[str, Any], goal: Goal) -> bool:
-    """a is clearly faster than b, no larger, and no less accurate on the same images, accuracy read as the
-    budget reads it (the drop's estimate, or its interval's upper end)."""
+    """a is clearly faster than b (paired), no larger, and no less accurate on the same images, accuracy read as
+    the budget reads it (the drop's estimate, or its interval's upper end). The cheap tests go first."""
     da, db = drop_pt(a), drop_pt(b)
     if da is None or db is None:
         return False
     size_a, size_b = a.get("size_mb"), b.get("size_mb")
-    return (clearly_faster(a, b) and goal.budgeted(da) <= goal.budgeted(db)
-            and (size_a is None or size_b is None or size_a <= size_b))
+    return (goal.budgeted(da) <= goal.budgeted(db) and (size_a is None or size_b is None or size_a <= size_b)
+            and clearly_faster(a, b))
 
 
 def screen(records: dict[str, dict[str, Any]], goal: Goal, keep: set[str]) -> dict[str, str | None]:
@@ -149,8 +208,8 @@ def screen(records: dict[str, dict[str, Any]], goal: Goal, keep: set[str]) -> di
             continue
         better = next((k for k, other in alive.items() if k != key and _dominates(other, record, goal)), None)
         if better:
-            fates[key] = (f"dominated by {label(alive[better])}: faster beyond the probe's noise, no larger, no less "
-                          "accurate on the subset")
+            fates[key] = (f"dominated by {label(alive[better])}: {_slower_words(record, alive[better])}; no "
+                          "larger, no less accurate on the subset")
     for key in keep:
         if key in fates and fates[key] and records[key].get("status") == "ok":
             fates[key] = None  # a baseline is measured to the end whatever it screens as
@@ -166,8 +225,7 @@ def cannot_win(candidate: dict[str, Any], best: dict[str, Any], goal: Goal) -> s
     """Why ``candidate`` (screened) cannot beat ``best`` (feasible, screened): None if it still may."""
     if goal.objective in ("latency", "throughput"):
         if clearly_faster(best, candidate):
-            return f"slower than {label(best)}, which meets the budget (probe p50 {latency(candidate)[1]:.2f} vs " \
-                   f"{latency(best)[1]:.2f} ms, intervals more than {PROBE_MARGIN:.0%} apart)"
+            return f"slower than {label(best)}, which meets the budget: {_slower_words(candidate, best)}"
     elif goal.objective == "size":
         if (candidate.get("size_mb") or math.inf) > (best.get("size_mb") or math.inf):
             return f"larger than {label(best)}, which meets the budget"
@@ -230,10 +288,10 @@ def slower_beyond_noise(record: dict[str, Any], than: dict[str, Any]) -> bool:
 
 
 def ratio_of(slower: dict[str, Any], faster: dict[str, Any]) -> dict[str, Any]:
-    """p50(slower) / p50(faster) and its 95% bootstrap interval over rounds, paired when they shared rounds."""
-    from edgebench.stats import ratio_interval, rounds_of, shared_rounds
+    """How many times slower ``slower`` is than ``faster``: ``edgebench.stats.cell_ratio`` (paired over shared rounds)."""
+    from edgebench.stats import cell_ratio
 
-    return ratio_interval(rounds_of(slower), rounds_of(faster), seed=0, paired=shared_rounds(slower, faster))
+    return cell_ratio(slower, faster)
 
 
 def label(record: dict[str, Any]) -> str:

@@ -1,15 +1,19 @@
-"""Measure: a model's cells at one batch size (the cells compared with each other) timed in alternating
-rounds, so that a slow minute on a shared or throttling machine hits all of them alike.
+"""Measure: a model's cells at one batch size (the cells compared with each other) timed in lockstep rounds, so
+that a slow minute on a shared or throttling machine hits all of them alike, and every ratio between them is paired
+round by round.
 
-Each cell keeps its own worker process (a crash or a hang fails that cell only). Workers stay loaded
-between rounds when their memory fits beside each other ("loaded"); otherwise each round starts a fresh
-worker per cell ("restart"), and a round's slice lasts at least twice what the restart costs. Each cell
-stops on its own once its median is known to the profile's precision (or at its time cap); the record
-keeps every round's samples and the precision reached. ``--sustained`` runs each cell alone instead.
+Each cell keeps its own worker process (a crash or a hang fails that cell only). Workers stay loaded between rounds
+when their memory fits beside each other ("loaded"); otherwise each round starts a fresh worker per cell
+("restart"), and a round's slice lasts at least twice what the restart costs. Every cell is timed in every round
+until the group stops: when every cell's median *and* every ratio the report shows between its cells is known to
+the profile's precision, or at the group's time cap (the profile's per-cell cap times its cells). A round in which
+other processes took a meaningful share of the CPUs during any cell's slice is left out of every p50 and ratio
+and repeated, within a bound. ``--sustained`` runs each cell alone instead.
 """
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -18,7 +22,7 @@ import numpy as np
 
 from edgebench.harness.cell import timed_fields
 from edgebench.harness.isolation import Worker
-from edgebench.harness.timing import TimingProfile, stop_reason
+from edgebench.harness.timing import TimingProfile, median_known
 from edgebench.machine import contention
 from edgebench.pipeline.plan import Cell
 
@@ -29,6 +33,33 @@ RESTART_SHARE = 2.0  # in restart mode a slice lasts this many times what the re
 # most this share of the slice: its caches, pages and thread pool are cold after the others' turns, and a first
 # call after a pause ran 5-13% slower than the rest (MobileNetV2 at batch 32, ONNX Runtime and OpenVINO here).
 REWARM_SHARE = 0.25
+# Rounds left out for interference are repeated while the group's timed seconds stay within this many times its
+# cap; past it the group stops, and a cell with fewer clean rounds than MIN_CLEAN_ROUNDS keeps the disturbed ones
+# (and says so: busy) rather than report a figure from one or two rounds.
+INTERFERENCE_BOUND = 2.0
+MIN_CLEAN_ROUNDS = 3
+
+
+def report_pairs(cells: list[tuple[str, str, str]]) -> list[tuple[int, int]]:
+    """The pairs of a group's cells, given as (runtime, precision, variant), whose ratio a report shows, as
+    (reference, other) indices: each reduced precision against its runtime's FP32, every cell against PyTorch FP32
+    (the reference of its kind of device), and the runtimes of one precision (and recipe variant) against each
+    other."""
+    from edgebench.results.schema import PYTORCH_BASELINE
+    from edgebench.runtimes import get_runtime
+
+    pairs: set[tuple[int, int]] = set()
+    for i, (runtime_a, precision_a, variant_a) in enumerate(cells):
+        for j, (runtime_b, precision_b, variant_b) in enumerate(cells):
+            if i == j:
+                continue
+            fp32_a = precision_a == "fp32" and not variant_a
+            own_fp32 = fp32_a and runtime_a == runtime_b and precision_b != "fp32"
+            baseline = fp32_a and runtime_a == PYTORCH_BASELINE.get(get_runtime(runtime_b).device)
+            same_precision = precision_a == precision_b and variant_a == variant_b and i < j
+            if own_fp32 or baseline or same_precision:
+                pairs.add((i, j))
+    return sorted(pairs)
 
 
 @dataclass
@@ -45,14 +76,14 @@ class _State:
     entry: Entry
     worker: Worker | None = None
     loaded: dict[str, Any] | None = None
-    samples: list[float] = field(default_factory=list)
+    samples: list[float] = field(default_factory=list)  # the kept rounds' samples
     slices: list[dict[str, Any]] = field(default_factory=list)
     rounds: list[dict[str, Any]] = field(default_factory=list)
-    timed_s: float = 0.0
+    timed_s: float = 0.0  # timed seconds of the kept rounds
+    left_out_s: float = 0.0  # timed seconds of the rounds left out for interference
     starts: int = 0
     restart_cost_s: float = 0.0
     record: dict[str, Any] | None = None  # set when the cell is done (ok or failed)
-    stop: str | None = None  # lockstep: why it may stop, once it may
 
 
 class GroupMeasure:
@@ -60,11 +91,12 @@ class GroupMeasure:
 
     def __init__(self, entries: list[Entry], profile: TimingProfile, *, timeout_s: float, log_dir: Path,
                  env: dict[str, str], threads: int, usable_cpus: int, sustained_min: float | None = None,
-                 status: Callable[[str], None] = lambda text: None, lockstep: bool = False) -> None:
+                 status: Callable[[str], None] = lambda text: None) -> None:
         self.entries, self.profile, self.timeout_s, self.log_dir = entries, profile, timeout_s, Path(log_dir)
-        # lockstep: no cell stops before every cell may (each met its target or its cap), so all of them are timed
-        # over the same rounds; a cell stopping early in a fast minute would otherwise look faster than the rest.
-        self.lockstep = lockstep
+        # The rounds of this run of the group: only rounds of the same run pair (edgebench.stats.cell_ratio).
+        self.group_run = uuid.uuid4().hex[:12]
+        self.pairs = report_pairs([(e.cell.runtime, e.cell.precision, e.cell.variant) for e in entries])
+        self.stopped_by: str | None = None
         self.env, self.threads, self.usable_cpus, self.sustained_min = env, threads, usable_cpus, sustained_min
         self.status = status
         self.mode = "single" if len(entries) == 1 else "loaded"
@@ -104,20 +136,83 @@ class GroupMeasure:
                 self._start(state)
 
     def _rounds(self, states: list[_State]) -> None:
+        """Every cell in every round, until every p50 and every reported ratio is known, or the group's cap."""
         number = 0
         active = [s for s in states if s.record is None]
+        cap_s = self.profile.max_s * len(active)
         while active:
             turn = number % len(active)
+            parts = []
             for state in active[turn:] + active[:turn]:  # each cell takes each place in the order in turn
                 if state.worker is None and not self._start(state):
                     continue
-                self._slice(state, number)
+                part = self._slice(state, number)
+                if part is not None:
+                    parts.append((state, part))
+            self._close_round(number, parts)
             number += 1
-            if self.lockstep and all(s.stop is not None for s in active if s.record is None):
-                for state in active:
-                    if state.record is None and (state.worker is not None or self._start(state)):
-                        self._finish(state, stop_reason(state.samples, state.timed_s, self.profile) or state.stop)
             active = [s for s in active if s.record is None]
+            self.stopped_by = self._group_stop(active, cap_s)
+            if self.stopped_by:
+                break
+        for state in active:
+            if state.worker is not None or self._start(state):
+                self._finish(state, self.stopped_by)
+
+    def _close_round(self, number: int, parts: list[tuple[_State, dict[str, Any]]]) -> None:
+        """Keep the round, or leave it out of every cell's p50 and ratios when another process took a meaningful
+        share of the CPUs during any cell's slice (its samples stay in the round's entry)."""
+        seen = [contention.interference(part, threads=self.threads) for _, part in parts]
+        disturbed = any(x["disturbed"] for x in seen)
+        for (state, part), watched in zip(parts, seen):
+            samples = part["samples"]
+            entry = {"round": number, "n": len(samples), "p50": float(np.median(samples)), "at_s": part.pop("at_s"),
+                     "others_cpus": watched["others_cpus"], "own_cpu_over_wall": watched["own_cpu_over_wall"],
+                     "kept": not disturbed}
+            state.slices.append(part)
+            if disturbed:
+                state.rounds.append({**entry, "samples": samples})
+                state.left_out_s += sum(samples) / 1000.0
+            else:
+                state.rounds.append(entry)
+                state.samples.extend(samples)
+                state.timed_s += sum(samples) / 1000.0
+
+    def _group_stop(self, active: list[_State], cap_s: float) -> str | None:
+        """Why the group stops now: "precision" (every p50 and every reported ratio known to the target), "time
+        cap" (the kept rounds reached the group's cap, every cell with its floor of calls), "interference" (rounds
+        left out for other processes took the group past the bound), or None (another round)."""
+        if not active:
+            return None
+        profile = self.profile
+        kept_s = sum(s.timed_s for s in active)
+        if all(median_known(s.samples, s.timed_s, profile) for s in active) and self._ratios_known(active):
+            return "precision"
+        if kept_s >= cap_s and all(len(s.samples) >= max(profile.floor_iters, 1) for s in active):
+            return "time cap"
+        if kept_s + sum(s.left_out_s for s in active) >= INTERFERENCE_BOUND * cap_s:
+            return "interference"
+        return None
+
+    def _ratios_known(self, active: list[_State]) -> bool:
+        from edgebench.stats import CONFIDENCE, cell_ratio
+
+        ok = {id(s) for s in active}
+        for i, j in self.pairs:
+            a, b = self.states[i], self.states[j]
+            if id(a) not in ok or id(b) not in ok:
+                continue  # a failed cell has no ratio to wait for
+            try:
+                ratio = cell_ratio(self._provisional(a), self._provisional(b))
+            except ValueError:
+                return False
+            if ratio["confidence"] < CONFIDENCE - 1e-9 or ratio["half_width_pct"] > self.profile.target_pct:
+                return False
+        return True
+
+    def _provisional(self, state: _State) -> dict[str, Any]:
+        return {"interleave": {"group_run": self.group_run}, "rounds": state.rounds,
+                "latency_ms": {"samples": state.samples}}
 
     def _start(self, state: _State) -> bool:
         cell = state.entry.cell
@@ -134,40 +229,25 @@ class GroupMeasure:
             state.loaded = reply
         return True
 
-    def _slice(self, state: _State, number: int) -> None:
+    def _slice(self, state: _State, number: int) -> dict[str, Any] | None:
+        """One cell's turn in a round: its timed calls and what the machine did meanwhile (None: it failed)."""
         cell, profile = state.entry.cell, self.profile
-        seconds, min_calls = profile.round_s, 1
+        seconds = profile.round_s
         if self.mode == "restart":
             seconds = max(seconds, RESTART_SHARE * state.restart_cost_s)
-        left = profile.max_s - state.timed_s
-        if left <= seconds:  # the cap falls in this slice: make it the last one the floor allows
-            seconds, min_calls = max(left, 0.0), max(1, profile.floor_iters - len(state.samples))
         call_s = (float(np.median(state.samples)) / 1000.0 if state.samples
                   else state.loaded["warmup_s"] / state.loaded["warmup_iters"])
         rewarm = bool(self.mode == "loaded" and number > 0 and call_s <= REWARM_SHARE * profile.round_s)
         self.status(f"{cell.group} · round {number + 1} · {cell.runtime} {cell.precision}")
         at = time.monotonic() - self.started
-        reply = state.worker.request("slice", self.timeout_s, seconds=float(seconds), min_calls=int(min_calls),
-                                     rewarm=rewarm)
+        reply = state.worker.request("slice", self.timeout_s, seconds=float(seconds), min_calls=1, rewarm=rewarm)
         if reply.get("status") != "ok":
             self._fail(state, reply.get("reason", "the worker failed"))
-            return
-        samples = reply.pop("samples")
-        state.slices.append({**reply, "samples": samples})
-        state.rounds.append({"round": number, "n": len(samples), "p50": float(np.median(samples)), "at_s": round(at, 3)})
-        state.samples.extend(samples)
-        state.timed_s += sum(samples) / 1000.0
-        reason = stop_reason(state.samples, state.timed_s, profile)
-        if reason and self.lockstep:
-            state.stop = reason  # it goes on with the others until every cell may stop
-            if self.mode == "restart":
-                state.worker.close()
-                state.worker = None
-        elif reason:
-            self._finish(state, reason)
-        elif self.mode == "restart":
+            return None
+        if self.mode == "restart":
             state.worker.close()
             state.worker = None
+        return {**reply, "at_s": round(at, 3)}
 
     def _sustained(self, state: _State) -> None:
         cell = state.entry.cell
@@ -182,7 +262,8 @@ class GroupMeasure:
         samples = reply.pop("samples")
         summary = reply.pop("sustained")
         state.slices.append({**reply, "samples": samples})
-        state.rounds.append({"round": 0, "n": len(samples), "p50": float(np.median(samples)), "at_s": round(at, 3)})
+        state.rounds.append({"round": 0, "n": len(samples), "p50": float(np.median(samples)), "at_s": round(at, 3),
+                             "kept": True})
         state.samples.extend(samples)
         state.timed_s += sum(samples) / 1000.0
         self._finish(state, "sustained", extra={"sustained": summary})
@@ -208,12 +289,23 @@ class GroupMeasure:
         state.record = record
 
     def _timed(self, state: _State, stopped_by: str | None) -> dict[str, Any]:
+        clean = sum(1 for r in state.rounds if r.get("kept", True))
+        left_out = len(state.rounds) - clean
+        contaminated = bool(left_out) and clean < MIN_CLEAN_ROUNDS
+        if contaminated:  # interference never stopped: keep the disturbed rounds, and say so (busy)
+            state.samples = [v for r in state.rounds for v in (r.pop("samples", None) or [])] or state.samples
+            for r in state.rounds:
+                r["kept"] = True
         fields = timed_fields(state.samples, state.loaded, self.profile, stopped_by, state.entry.cell.batch_size)
         fields["timing"].update(rounds=len(state.rounds), worker_starts=state.starts)
         fields["rounds"] = state.rounds
-        fields["interleave"] = {"mode": self.mode, "group": state.entry.cell.group, "cells": len(self.entries),
-                                "why": self.why, "lockstep": self.lockstep}
-        fields["contention"] = contention.judge(state.slices, threads=self.threads, usable_cpus=self.usable_cpus)
+        fields["interleave"] = {"mode": self.mode, "group": state.entry.cell.group, "group_run": self.group_run,
+                                "cells": len(self.entries), "why": self.why, "lockstep": self.mode != "sustained",
+                                "stopped_by": stopped_by, "pairs": len(self.pairs)}
+        fields["contention"] = contention.judge(state.slices, threads=self.threads, usable_cpus=self.usable_cpus,
+                                                rounds_kept=len(state.rounds) - (0 if contaminated else left_out),
+                                                rounds_left_out=0 if contaminated else left_out,
+                                                contaminated=contaminated)
         return fields
 
     def _fits(self, states: list[_State]) -> tuple[bool, str]:

@@ -20,6 +20,7 @@ from edgebench.harness.trust import untrusted_reasons
 from edgebench.machine import env as envmod
 from edgebench.models.spec import ModelSpec
 from edgebench.pipeline.build import LocalBuild, calibration_warning, thread_env
+from edgebench.pipeline.estimate import cell_seconds
 from edgebench.pipeline.measure import Entry, GroupMeasure
 from edgebench.pipeline.plan import Cell, plan, skip_reason
 from edgebench.pipeline.resume import ENV_FILE
@@ -73,6 +74,7 @@ class Sweep:
         self.build = build or LocalBuild(config, self.images, self.run_dir / "logs", self.threads, self.say)
         # The image lists this run folder holds (written when it was created), referenced from the records.
         self.image_files = {kind: name for kind, name in IMAGE_LISTS.items() if (self.run_dir / name).exists()}
+        self.work: dict[str, float] = {}  # expected seconds per cell key: the progress estimate's weights
 
     def check_resumable(self) -> None:
         """Refuse to add cells to this folder unless they would be measured as its cells were: same
@@ -106,7 +108,8 @@ class Sweep:
                  f"±{self.config.profile.target_pct:g}%), results in {self.run_dir}")
         self._say_images(todo)
         if self.progress:
-            self.progress.add_work(sum(_expected_work(c) for c in todo), cells=len(todo))
+            self.work = {c.key: cell_seconds(c, self.config.profile, self.config.calib_size) for c in todo}
+            self.progress.add_work(sum(self.work.values()), cells=len(todo))
         for spec in self.specs:
             pending = [c for c in todo if c.model.id == spec.id]
             if pending:
@@ -126,10 +129,9 @@ class Sweep:
             self.store_group([records[c.key] for c in group])
 
     def measure_group(self, group: list[Cell], prepared: dict[str, Any] | None, inputs: dict[str, Any],
-                      profile=None, lockstep: bool = False) -> dict[str, dict[str, Any]]:
-        """Build and measure the cells of one group (interleaved rounds) with ``profile`` (default: the run's);
-        their records by key, not yet stored. On Ctrl-C or a bug the finished cells are stored first.
-        ``lockstep``: every cell is timed over the same rounds (none stops before all may)."""
+                      profile=None) -> dict[str, dict[str, Any]]:
+        """Build and measure the cells of one group (lockstep rounds) with ``profile`` (default: the run's);
+        their records by key, not yet stored. On Ctrl-C or a bug the finished cells are stored first."""
         entries, records = [], {}
         for cell in group:
             outcome = self.entry(cell, prepared, inputs)
@@ -146,8 +148,7 @@ class Sweep:
                                      log_dir=self.run_dir / "logs", env=thread_env(self.threads),
                                      threads=self.threads, usable_cpus=envmod.usable_cpus(),
                                      sustained_min=self.config.sustained_min,
-                                     status=self.progress.status if self.progress else (lambda text: None),
-                                     lockstep=lockstep)
+                                     status=self.progress.status if self.progress else (lambda text: None))
         try:
             measured = group_measure.run()
         except BaseException:  # Ctrl-C or a bug: keep the cells that finished; resume measures the rest
@@ -170,13 +171,16 @@ class Sweep:
             self.store.append(record)
             self.finished[record["key"]] = record
             self.say(progress_line(record))
-            if (record.get("contention") or {}).get("busy"):
-                self.say(f"      WARNING machine busy: {record['contention']['note']}")
+            contention = record.get("contention") or {}
+            if contention.get("busy"):
+                self.say(f"      WARNING machine busy: {contention['note']}")
+            elif contention.get("rounds_left_out"):
+                self.say(f"      note: {contention['note']}")
             if record.get("slower_than_fp32"):
                 slow = record["slower_than_fp32"]
                 self.say(f"      WARNING slower than fp32 ({slow['ratio']:.2f}x the fp32 p50): {slow['likely_reason']}")
             if self.progress:
-                self.progress.advance(1, weight=_expected_work(record))
+                self.progress.advance(1, weight=self.work.get(record["key"], 1.0 + record["batch_size"] / 4.0))
 
     def entry(self, cell: Cell, prepared: dict[str, Any] | None, inputs: dict[str, Any]) -> Entry | dict[str, Any]:
         """The cell ready to measure, or its final record when it is skipped or its build failed."""
@@ -250,13 +254,6 @@ class Sweep:
         accuracy["caveats"] = caveats
 
 
-def _expected_work(cell: Cell | dict[str, Any]) -> float:
-    """A rough size of a cell for the time estimate: a skipped cell costs nothing, a large batch more."""
-    if isinstance(cell, dict):
-        return 0.02 if cell["status"] == "skipped" else 1.0 + cell["batch_size"] / 4.0
-    return 0.02 if skip_reason(cell) else 1.0 + cell.batch_size / 4.0
-
-
 def _size_mb(artifact: dict[str, Any]) -> float | None:
     from edgebench.export.artifact import Artifact
 
@@ -273,16 +270,16 @@ def compare_with_fp32(record: dict[str, Any], finished: dict[str, dict[str, Any]
     sibling = finished.get(f"{record['model']}|{record['runtime']}|fp32|b{record['batch_size']}")
     if not sibling or sibling["status"] != "ok":
         return
-    from edgebench.stats import ratio_interval, rounds_of, shared_rounds
+    from edgebench.stats import cell_ratio
 
-    ratio = record["latency_ms"]["p50"] / sibling["latency_ms"]["p50"]
-    record["speedup_vs_fp32"] = 1.0 / ratio
-    if record["latency_ms"].get("samples") and sibling["latency_ms"].get("samples"):
-        # the FP32 and reduced-precision cells ran in the same rounds: resampling rounds carries slow periods
-        # cells timed in lockstep over the same rounds are paired round by round (a slow minute hit both)
-        ci = ratio_interval(rounds_of(sibling), rounds_of(record), seed=0, paired=shared_rounds(sibling, record))
-        record["speedup_vs_fp32_ci"] = {"lo": ci["lo"], "hi": ci["hi"], "confidence": ci["confidence"],
-                                        "method": ci["method"]}
+    try:
+        versus = cell_ratio(sibling, record)  # FP32 / this, paired over the rounds both were timed in
+    except ValueError:  # no samples on a side: the p50s' ratio stands without an interval
+        versus = {"ratio": sibling["latency_ms"]["p50"] / record["latency_ms"]["p50"]}
+    record["speedup_vs_fp32"] = versus["ratio"]
+    if "lo" in versus:
+        record["speedup_vs_fp32_ci"] = {k: versus[k] for k in ("lo", "hi", "confidence", "method", "paired", "rounds")}
+    ratio = 1.0 / versus["ratio"]
     if ratio > SLOWER_MARGIN:
         settings = (record.get("quantization") or {}).get("settings") or {}
         reason = get_runtime(record["runtime"]).slower_reason(record["precision"], settings)

@@ -139,15 +139,29 @@ def device_section(device: str, index: int, runs: list[Run], results: list[dict[
         if slow:
             blocks += [Heading("Slower than FP32", 3), Bullets(slow)]
         blocks += precision.blocks(results)
-        busy = [f"`{r['key']}`: {r['contention']['note']}" for r in results
-                if r["status"] == "ok" and (r.get("contention") or {}).get("busy")]
-        if busy:
-            blocks += [Heading("Measured while the machine was busy", 3), Bullets(busy)]
+        blocks += _interference_blocks(results)
         plot = out / PLOTS_DIR / f"{index}-{_slug(device)}-sustained.png" if out is not None else None
         blocks += sustained_blocks(results, plot, device)
     blocks += _untrusted_blocks(results)
     failed = grid.failed_rows(results)
     blocks += [Heading("Failed or skipped cells", 3), failed if failed.rows else Paragraph("None: every cell ran.")]
+    return blocks
+
+
+def _interference_blocks(results: list[dict[str, Any]]) -> list[Block]:
+    """Cells whose figures include time other processes took (busy), and cells that left such rounds out."""
+    ok = [r for r in results if r["status"] == "ok"]
+    busy = [f"`{r['key']}`: {r['contention']['note']}" for r in ok if (r.get("contention") or {}).get("busy")]
+    left = [f"`{r['key']}`: {r['contention']['note']}" for r in ok
+            if not (r.get("contention") or {}).get("busy") and (r.get("contention") or {}).get("rounds_left_out")]
+    blocks: list[Block] = []
+    if busy:
+        blocks += [Heading("Measured while the machine was busy", 3), Bullets(busy)]
+    if left:
+        blocks += [Heading("Rounds left out for other processes", 3),
+                   Paragraph("Other processes took a meaningful share of the CPUs during these rounds (the kernel's "
+                             "per-CPU accounting, slice by slice): the rounds were repeated, and left out of the p50 and "
+                             "of every ratio of every cell of their group."), Bullets(left)]
     return blocks
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgebench.report.evalsets import EvalSet, eval_set_of, untrusted_reasons
-from edgebench.results.schema import precision_label
+from edgebench.results.schema import PYTORCH_BASELINE, precision_label
 
 LATENCY_STATS = ("p50", "p90", "p99", "mean")
 
@@ -90,21 +90,25 @@ class Deployment:
         return finite(cell.get("throughput_ips")) if cell else None
 
     def speedup_vs_pytorch(self, batch: int) -> float | None:
+        versus = self.speedup_vs_pytorch_ci(batch)
+        if versus:
+            return versus["ratio"]
         mine, theirs = self.latency(batch), self.pytorch_fp32.get(batch)
         return theirs / mine if mine and theirs else None
 
     def speedup_vs_pytorch_ci(self, batch: int) -> dict[str, Any] | None:
-        """95% bootstrap CI of the speed-up over PyTorch FP32, when both cells were timed in interleaved rounds
-        (their rounds ran back to back, so resampling rounds carries the noise they shared); else None."""
+        """The speed-up over PyTorch FP32 and its 95% interval from ``edgebench.stats.cell_ratio`` (paired over the
+        rounds both cells were timed in; unpaired, and said so, when they share none); None for records without
+        rounds (older runs, results written by hand): their p50s' ratio stands alone."""
         if batch not in self._ratio_cis:
             self._ratio_cis[batch] = None
             mine, theirs = self.cells.get(batch), self.pytorch_fp32_cells.get(batch)
             if mine and theirs and mine is not theirs and mine.get("rounds") and theirs.get("rounds"):
-                from edgebench.stats import ratio_interval, rounds_of
+                from edgebench.stats import cell_ratio
 
                 try:
-                    self._ratio_cis[batch] = ratio_interval(rounds_of(theirs), rounds_of(mine))
-                except ValueError:  # a side without samples: the ratio stands without an interval
+                    self._ratio_cis[batch] = cell_ratio(theirs, mine)
+                except ValueError:  # a side without samples: the ratio of p50s stands without an interval
                     pass
         return self._ratio_cis[batch]
 
@@ -227,10 +231,6 @@ def by_eval_set(deps: list[Deployment]) -> dict[EvalSet, list[Deployment]]:
         if d.top1 is not None and d.eval_set is not None:
             groups[d.eval_set].append(d)
     return dict(groups)
-
-
-# The runtime every deployment's speed-up is measured against, per kind of device.
-PYTORCH_BASELINE = {"cpu": "pytorch", "gpu": "pytorch-cuda"}
 
 
 def deployments(results: list[dict[str, Any]]) -> list[Deployment]:

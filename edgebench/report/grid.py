@@ -12,11 +12,13 @@ from edgebench.report.precision import latency_cell, ratio_text
 SMALL, BIG = 1, 32  # the batch sizes the grid shows: latency at 1, throughput at 32 (when measured)
 
 
-def _batches(deps: list[Deployment]) -> tuple[int, int]:
+def _batches(deps: list[Deployment]) -> tuple[int, int | None]:
+    """The latency batch and the throughput batch; None for the second when one batch size was measured (its
+    columns would repeat the first's under another batch's headers)."""
     sizes = sorted({b for d in deps for b in d.batch_sizes})
     small = SMALL if SMALL in sizes else (sizes[0] if sizes else SMALL)
     big = BIG if BIG in sizes else (sizes[-1] if sizes else BIG)
-    return small, big
+    return small, (big if big != small else None)
 
 
 def _accuracy_cells(d: Deployment) -> list[Cell]:
@@ -48,20 +50,31 @@ def _has_gpu(deps: list[Deployment]) -> bool:
     return any(d.device_kind == "gpu" for d in deps)
 
 
-def _row(d: Deployment, small: int, big: int, gpu: bool) -> list[Cell]:
+def _row(d: Deployment, small: int, big: int | None, gpu: bool) -> list[Cell]:
+    """The cells under ``_columns``: with one batch size (``big`` None), its columns once."""
     slower = (d.cells.get(small) or {}).get("slower_than_fp32")
-    row = [_p50(d, small, 2), num(d.latency(small, "p99"), 2), _p50(d, big, 1), num(d.throughput(big), 1)]
+    row = [_p50(d, small, 2), num(d.latency(small, "p99"), 2)]
+    row += [_p50(d, big, 1), num(d.throughput(big), 1)] if big is not None else [num(d.throughput(small), 1)]
     if gpu:
-        row += [num(d.device_latency(small), 3), num(d.device_latency(big), 2), num(d.gpu_memory(big), 0)]
-    return row + [num(d.memory(small), 0), num(d.memory(big), 0), num(d.size_mb, 2), *_accuracy_cells(d),
-                  _speedup(d.speedup_vs_fp32(small), d.speedup_vs_fp32_ci(small), " (slower)" if slower else ""),
-                  _speedup(d.speedup_vs_pytorch(small), d.speedup_vs_pytorch_ci(small)),
-                  _speedup(d.speedup_vs_pytorch(big), d.speedup_vs_pytorch_ci(big))]
+        row += [num(d.device_latency(small), 3)]
+        row += [num(d.device_latency(big), 2), num(d.gpu_memory(big), 0)] if big is not None else \
+            [num(d.gpu_memory(small), 0)]
+    row += [num(d.memory(small), 0), *([num(d.memory(big), 0)] if big is not None else []), num(d.size_mb, 2),
+            *_accuracy_cells(d),
+            _speedup(d.speedup_vs_fp32(small), d.speedup_vs_fp32_ci(small), " (slower)" if slower else ""),
+            _speedup(d.speedup_vs_pytorch(small), d.speedup_vs_pytorch_ci(small))]
+    return row + ([_speedup(d.speedup_vs_pytorch(big), d.speedup_vs_pytorch_ci(big))] if big is not None else [])
 
 
-def _columns(small: int, big: int, gpu: bool, on: str) -> list[str]:
+def _columns(small: int, big: int | None, gpu: bool, on: str) -> list[str]:
     """Latency columns are host time per call; with GPU runtimes, the CUDA-event time of the kernels follows.
-    ``on`` names the evaluation set of the accuracy columns when the table has one."""
+    ``on`` names the evaluation set of the accuracy columns when the table has one. With one batch size
+    (``big`` None) each column appears once, under that batch's name."""
+    if big is None:
+        gpu_columns = [f"b{small} GPU compute p50 (ms)", f"b{small} GPU memory (MB)"]
+        return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", f"img/s at b{small}", *(gpu_columns if gpu else []),
+                f"b{small} peak RSS (MB)", "Size (MB)", f"Top-1 %{on} [95% CI]", f"Top-5 %{on}",
+                "Δ top-1 vs FP32 (pt)", f"b{small} vs own FP32", f"b{small} vs PyTorch FP32"]
     gpu_columns = [f"b{small} GPU compute p50 (ms)", f"b{big} GPU compute p50 (ms)", f"b{big} GPU memory (MB)"]
     return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", f"ms / batch {big}", f"img/s at b{big}",
             *(gpu_columns if gpu else []),

@@ -3,7 +3,8 @@
 A cell timed by the stop-when-known engine records ``p50_precision``: the half-width of the 95% interval of its
 median (order statistics) as a share of the p50, against a target (±1% by default). The report writes it
 after the p50 (``12.31 ±0.4%``) and flags a cell that stopped short of its target (``±3.2%†``), listing those
-cells in one section with what stopped them. Speed-ups carry their 95% bootstrap CI (``1.52x (1.49–1.55)``).
+cells in one section with what stopped them. Speed-ups carry their 95% interval (``1.52x (1.49–1.55)``), from
+``edgebench.stats.cell_ratio``: paired over the rounds both cells were timed in.
 Records from older runs have neither and render as before.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from edgebench.stats import min_samples_for
 FLAG = "†"
 DEFAULT_TARGET_PCT = 1.0
 # What to change when a cell stops short of its target, by what stopped it.
-_REMEDY = {"time cap": "raise --max-duration"}
+_REMEDY = {"time cap": "raise --max-duration", "interference": "re-run it on a quiet machine"}
 
 
 FIELD = "p50_precision"  # not "precision": that field of a record already holds fp32 / int8 / ...
@@ -91,7 +92,8 @@ def short_of_target(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 FOOTNOTE = (f"±x% after a p50 is the half-width of its 95% interval (order statistics of the samples) as a share "
             f"of it; {FLAG} marks a p50 not known to its target precision (see \"p50 short of its target "
-            f"precision\"). A speed-up's (lo–hi) is its 95% bootstrap interval.")
+            f"precision\"). A speed-up is the median over shared rounds of the per-round p50 ratio, and its (lo–hi) "
+            f"its 95% interval, paired over those rounds (a bootstrap of rounds; fewer than 5: their range).")
 
 
 def blocks(results: list[dict[str, Any]]) -> list[Block]:

@@ -14,7 +14,12 @@ if TYPE_CHECKING:
 #    around the model measured apart (io_latency_ms), untrusted; environment.usable_cpus is the default thread count
 # 5: a model's cells timed in interleaved rounds (rounds, interleave), stopped once the p50 is known
 #    (p50_precision, timing.stopped_by), speed-ups with their 95% interval (speedup_vs_fp32_ci), sustained
-SCHEMA_VERSION = 5
+# 6: every group timed in lockstep until every p50 and every ratio between its cells is known (interleave.group_run,
+#    interleave.stopped_by), rounds disturbed by other processes left out (rounds[i].kept, contention.rounds_*),
+#    speed-ups from per-round ratios (edgebench.stats.cell_ratio)
+SCHEMA_VERSION = 6
+# The runtime every deployment's speed-up is measured against, per kind of device.
+PYTORCH_BASELINE = {"cpu": "pytorch", "gpu": "pytorch-cuda"}
 STATUSES = ("ok", "failed", "skipped")
 REFERENCE_FIELDS = ("model", "size_mb", "top1", "top5", "params_m", "cpu_ms_b32", "gpu_ms_b32")
 
@@ -60,7 +65,7 @@ def base_record(cell: "Cell", config: "RunConfig", threads: int, prepared: dict[
         "quantization": None,  # recipe, settings, calibration of a reduced-precision artifact
         "calibration": None,
         "speedup_vs_fp32": None,
-        "speedup_vs_fp32_ci": None,  # 95% bootstrap interval of the speed-up (rounds resampled)
+        "speedup_vs_fp32_ci": None,  # its 95% interval (edgebench.stats.cell_ratio: paired over shared rounds)
         "slower_than_fp32": None,
         "warnings": [],
         "parity": prepared.get("parity"),
@@ -75,7 +80,7 @@ def base_record(cell: "Cell", config: "RunConfig", threads: int, prepared: dict[
         "rounds": None,  # per round: samples, p50, start time (the group's cells took turns round by round)
         "interleave": None,  # how the cell shared rounds with its group: loaded, restart, single, sustained
         "sustained": None,  # --sustained: p50 per minute, drift, CPU clock and temperatures
-        "contention": None,  # CPU time per call and load average around the timed runs; busy: CPUs were shared
+        "contention": None,  # CPU use of the cell and of other processes per slice, rounds left out; busy: included
         "input": {"shape": list(cell.model.input_shape), "seed": config.seed, "kind": "seeded N(0,1) tensor"},
         "preprocess": cell.model.to_dict()["preprocess"],
         "reference": {k: reference.get(k) for k in REFERENCE_FIELDS} if reference else None,

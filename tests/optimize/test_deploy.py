@@ -1,6 +1,7 @@
 """The deploy folder: a real run's chosen record becomes files, preprocessing as data, figures and a
 ``predict.py`` that runs without edgebench and gives what the runtime gives through edgebench's own
-preprocessing."""
+preprocessing. The checks on real photos need the shared sample images (read from ``../shared`` beside the
+project) and skip without them; the others make their model and images here."""
 from __future__ import annotations
 
 import json
@@ -15,27 +16,38 @@ import pytest
 
 from conftest import FAST, run_cli
 
-IMAGES = Path("/work/shared/data/imagenet-sample-500")
+SHARED_DATA = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()  # beside the project
+IMAGES = SHARED_DATA / "imagenet-sample-500"
 # Non-square photos: the shorter-side resize and the centre crop both matter.
 SAMPLE = ("n01440764_tench.JPEG", "n01530575_brambling.JPEG")
 # Runs a script with every import of edgebench refused, as on a machine without it.
+# ``--refuse NAME`` (before the script) refuses that module too, as on a machine without the runtime.
 GUARD = """
 import runpy, sys
+refused = ["edgebench"]
+if sys.argv[1] == "--refuse":
+    refused.append(sys.argv[2])
+    del sys.argv[1:3]
 class NoEdgebench:
     def find_spec(self, name, path=None, target=None):
         if name == "edgebench" or name.startswith("edgebench."):
             raise ImportError(f"{name} imported: the deploy folder must run without edgebench")
+        if name.split(".")[0] in refused:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 sys.meta_path.insert(0, NoEdgebench())
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
-pytestmark = pytest.mark.skipif(not IMAGES.is_dir(), reason=f"needs the sample images in {IMAGES}")
+needs_images = pytest.mark.skipif(not IMAGES.is_dir(), reason=f"needs the shared sample images in {IMAGES} "
+                                  "(real photos: the resize and crop of non-square images)")
 
 
 @pytest.fixture(scope="module")
 def run_records(tmp_path_factory, cache_dir) -> dict[tuple[str, str], dict]:
     """A real tiny run: ONNX Runtime and OpenVINO, FP32 and INT8, accuracy and calibration on real photos."""
+    if not IMAGES.is_dir():
+        pytest.skip(f"needs the shared sample images in {IMAGES}")
     out = tmp_path_factory.mktemp("deploy-run") / "run"
     done = run_cli("run", "--model", "timm:test_efficientnet", "--weights", "random",
                    "--runtime", "onnxruntime", "--runtime", "openvino", "--precision", "fp32", "--precision", "int8",
@@ -52,10 +64,10 @@ def _spec():
     return resolve_model("timm:test_efficientnet")
 
 
-def _guarded(script: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+def _guarded(script: Path, *args: str, cwd: Path, refuse: str = "") -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.run([sys.executable, "-c", GUARD, str(script), *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+    return subprocess.run([sys.executable, "-c", GUARD, *(["--refuse", refuse] if refuse else []), str(script), *args],
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
 def _top5(stdout: str) -> dict[str, list[tuple[int, float]]]:
@@ -83,6 +95,7 @@ def _through_edgebench(record: dict, spec, paths: list[str]) -> np.ndarray:
     return np.concatenate([session.infer(batch[i:i + 1]) for i in range(len(paths))])
 
 
+@needs_images
 @pytest.mark.parametrize("runtime,precision", [("onnxruntime", "fp32"), ("openvino", "int8"), ("onnxruntime", "int8")])
 def test_predict_matches_the_runtime_through_edgebench(run_records, runtime, precision, tmp_path):
     from edgebench.optimize.deploy import write_deploy_folder
@@ -148,18 +161,85 @@ def test_the_guard_refuses_edgebench(tmp_path):
     assert done.returncode != 0 and "must run without edgebench" in done.stderr
 
 
-def test_refuses_a_folder_in_use_a_missing_artifact_and_a_failed_cell(run_records, tmp_path):
+@pytest.fixture(scope="module")
+def tiny_deploy(tiny_onnx, tmp_path_factory) -> tuple[dict, object, Path, Path]:
+    """The deploy folder of an ONNX Runtime FP32 record of the tiny convnet (no run: the record is written here),
+    with a generated non-square image."""
+    from PIL import Image
+
+    from edgebench.export.artifact import Artifact
+    from edgebench.models import resolve_model
+    from edgebench.optimize.deploy import write_deploy_folder
+
+    spec = resolve_model(f"onnx:{tiny_onnx}")
+    record = {"key": f"{spec.id}|onnxruntime|fp32|b1", "model": spec.id, "runtime": "onnxruntime", "precision": "fp32",
+              "batch_size": 1, "threads": 1, "status": "ok", "reason": "", "size_mb": tiny_onnx.stat().st_size / 1e6,
+              "latency_ms": {"p50": 0.05, "p90": 0.06, "p99": 0.07, "mean": 0.05, "n": 100, "unit": "ms"},
+              "artifact": Artifact(path=str(tiny_onnx), format="onnx", precision="fp32", toolchain="torch.onnx").to_dict()}
+    root = tmp_path_factory.mktemp("tiny-deploy")
+    folder = write_deploy_folder(record, spec, root / "deploy", "edgebench optimize --model onnx:tiny.onnx")
+    image = root / "photo.png"
+    pixels = np.random.default_rng(0).integers(0, 256, size=(45, 60, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(image)
+    return record, spec, folder, image
+
+
+def test_predict_on_the_tiny_model_matches_onnxruntime_through_edgebench(tiny_deploy, tmp_path):
+    record, spec, folder, image = tiny_deploy
+    assert {p.name for p in folder.iterdir()} == {"tiny.onnx", "preprocess.json", "figures.json", "predict.py",
+                                                  "README.md"}
+    done = _guarded(folder / "predict.py", str(image), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    printed = _top5(done.stdout)[str(image)]
+    logits = _through_edgebench(record, spec, [str(image)])[0]
+    assert [c for c, _ in printed] == list(np.argsort(-logits, kind="stable")[:5])
+    np.testing.assert_allclose([v for _, v in printed], logits[[c for c, _ in printed]], rtol=1e-5, atol=1e-5)
+
+
+def test_predict_help_and_bad_images_are_a_usage_line_or_one_error_line(tiny_deploy, tmp_path):
+    _, _, folder, _ = tiny_deploy
+    done = _guarded(folder / "predict.py", "--help", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("usage: predict.py [-h] IMAGE [IMAGE ...]"), done.stderr
+    assert "onnxruntime pillow numpy" in done.stdout and not done.stderr
+
+    done = _guarded(folder / "predict.py", cwd=tmp_path)  # no image: argparse's usage and error, exit 2
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("usage: predict.py") and "predict.py: error:" in done.stderr
+
+    not_an_image = tmp_path / "notes.jpg"
+    not_an_image.write_text("not a picture")
+    for args, words in ((["missing.jpg"], "missing.jpg: no such file"),
+                        ([str(not_an_image)], f"cannot read {not_an_image} as an image"),
+                        ([str(tmp_path)], "is a folder")):
+        done = _guarded(folder / "predict.py", *args, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("predict.py: error: ") and words in done.stderr, \
+            done.stderr
+        assert not done.stdout  # checked before anything runs
+
+
+def test_predict_without_the_runtime_says_what_to_install(tiny_deploy, tmp_path):
+    _, _, folder, image = tiny_deploy
+    done = _guarded(folder / "predict.py", str(image), cwd=tmp_path, refuse="onnxruntime")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.strip() == "predict.py: error: onnxruntime is not installed here: pip install onnxruntime " \
+                                  "pillow numpy"
+
+
+def test_refuses_a_folder_in_use_a_missing_artifact_and_a_failed_cell(tiny_deploy, tmp_path):
     from edgebench.errors import ConfigError
     from edgebench.optimize.deploy import write_deploy_folder
 
-    record, spec = run_records[("openvino", "int8")], _spec()
+    record, spec, _, _ = tiny_deploy
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not an empty folder"):
         write_deploy_folder(record, spec, busy, "edgebench optimize")
     assert [p.name for p in busy.iterdir()] == ["notes.txt"]
-    moved = {**record, "artifact": {**record["artifact"], "path": str(tmp_path / "gone" / "model.int8.xml")}}
+    moved = {**record, "runtime": "openvino", "precision": "int8",
+             "artifact": {"path": str(tmp_path / "gone" / "model.int8.xml"), "format": "openvino-ir",
+                          "precision": "int8", "toolchain": "nncf"}}
     with pytest.raises(ConfigError, match="is missing"):
         write_deploy_folder(moved, spec, tmp_path / "a", "edgebench optimize")
     with pytest.raises(ConfigError, match="has no measured artifact"):
