@@ -9,6 +9,7 @@ channels-last p50 / contiguous p50 (``edgebench.stats.cell_ratio``, with its 95%
 
     python scripts/pytorch_memory_format.py                         # the default models, batch 1 and 32
     python scripts/pytorch_memory_format.py --model timm:resnetv2_50 --batch 1 --rounds 7 --json out.jsonl
+    python scripts/pytorch_memory_format.py --batch 1 --threads 1 --clock thread   # CPU work, for a busy machine
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def build(model_id: str):
     return module, size
 
 
-def slice_of(module, x, seconds: float, call_s: float) -> list[float]:
+def slice_of(module, x, seconds: float, call_s: float, clock=time.perf_counter) -> list[float]:
     import torch
 
     times = []
@@ -49,13 +50,13 @@ def slice_of(module, x, seconds: float, call_s: float) -> list[float]:
             module(x)  # the slice starts warm, as a loop would
         start = time.perf_counter()
         while not times or time.perf_counter() - start < seconds:
-            t0 = time.perf_counter()
+            t0 = clock()
             module(x)
-            times.append(time.perf_counter() - t0)
+            times.append(clock() - t0)
     return times
 
 
-def compare(model_id: str, batch: int, rounds: int, seconds: float) -> dict:
+def compare(model_id: str, batch: int, rounds: int, seconds: float, clock=time.perf_counter) -> dict:
     import torch
 
     from edgebench.stats import cell_ratio
@@ -77,7 +78,7 @@ def compare(model_id: str, batch: int, rounds: int, seconds: float) -> dict:
     for r in range(rounds):
         order = list(variants) if r % 2 == 0 else list(reversed(variants))
         for name in order:
-            samples = [t * 1e3 for t in slice_of(*variants[name], seconds, call_s[name])]
+            samples = [t * 1e3 for t in slice_of(*variants[name], seconds, call_s[name], clock)]
             records[name]["latency_ms"]["samples"] += samples
             records[name]["rounds"].append({"round": r, "n": len(samples), "p50": statistics.median(samples)})
     ratio = cell_ratio(records["channels_last"], records["contiguous"])
@@ -98,16 +99,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="rounds per cell, each one slice per variant")
     parser.add_argument("--slice", type=float, default=1.0, help="seconds per slice")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                        help="thread: the calling thread's CPU time per call (needs --threads 1, where all of torch's "
+                             "work runs in that thread): the work done, unaffected by other processes taking the CPU")
     parser.add_argument("--json", help="append one JSON line per cell here")
     args = parser.parse_args()
+    if args.clock == "thread" and args.threads != 1:
+        parser.error("--clock thread needs --threads 1 (other threads' CPU time is not the calling thread's)")
+    clock = time.thread_time if args.clock == "thread" else time.perf_counter
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ratio = channels_last / contiguous "
-          "(< 1: channels-last faster)", flush=True)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.clock} clock; "
+          "ratio = channels_last / contiguous (< 1: channels-last faster)", flush=True)
     for model_id in args.model or DEFAULT_MODELS:
         for batch in args.batch or (1, 32):
-            res = compare(model_id, batch, args.rounds, args.slice)
+            res = {**compare(model_id, batch, args.rounds, args.slice, clock), "clock": args.clock}
             print(f"{model_id:30s} b{batch:<3d} contiguous {res['p50_ms']['contiguous']:9.1f} ms  channels_last "
                   f"{res['p50_ms']['channels_last']:9.1f} ms  ratio {res['ratio_cl_over_contiguous']:.3f} "
                   f"[{res['lo']:.3f}, {res['hi']:.3f}] over {res['rounds']} rounds; max rel diff "

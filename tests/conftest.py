@@ -83,6 +83,20 @@ def image_task(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def accuracy_run(tmp_path_factory, image_task, cache_dir) -> Path:
+    """One real run shared by the tests that read a run with accuracy: the trained CNN on ONNX Runtime and OpenVINO,
+    FP32 and INT8 (calibrated on a 60-image slice), batch 1 and 4, accuracy on 200 held-out images."""
+    run = tmp_path_factory.mktemp("accuracy_run") / "run"
+    done = run_cli("run", "--model", f"onnx:{image_task['onnx']}", "--data", str(image_task["val"]),
+                   "--calib-size", "60", "--limit", "200", "--runtime", "onnxruntime", "--runtime", "openvino",
+                   "--precision", "int8", "--precision", "fp32", "--batch-size", "1", "--batch-size", "4",
+                   "--device-name", "test-box", "--out", str(run), "--cache-dir", str(cache_dir), *FAST)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run / "stderr.txt").write_text(done.stderr)
+    return run
+
+
+@pytest.fixture(scope="session")
 def synset_images(tmp_path_factory) -> Path:
     """Generated images in four ImageNet synset folders: labels a 1000-class timm model can be scored on."""
     from imagegen import write_imagefolder

@@ -16,16 +16,12 @@ def _results(run_dir):
     return {r["key"]: r for r in map(json.loads, (run_dir / "results.jsonl").read_text().splitlines())}
 
 
-def test_accuracy_and_int8_on_real_images(image_task, tmp_path, cache_dir):
-    out = tmp_path / "run"
-    done = run_cli("run", "--model", f"onnx:{image_task['onnx']}", "--data", str(image_task["val"]),
-                   "--calib-size", "60", "--limit", "200", "--runtime", "onnxruntime", "--runtime", "openvino",
-                   "--precision", "int8", "--precision", "fp32", "--batch-size", "4",
-                   "--out", str(out), "--cache-dir", str(cache_dir), *FAST)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "accuracy on 200 of 320 images" in done.stderr and "calibration: 60 images (data-slice)" in done.stderr
+def test_accuracy_and_int8_on_real_images(image_task, accuracy_run):
+    out = accuracy_run
+    stderr = (out / "stderr.txt").read_text()
+    assert "accuracy on 200 of 320 images" in stderr and "calibration: 60 images (data-slice)" in stderr
     results = _results(out)
-    assert len(results) == 4 and all(r["status"] == "ok" for r in results.values())
+    assert len(results) == 8 and all(r["status"] == "ok" for r in results.values())
     for record in results.values():
         acc = record["accuracy"]
         assert acc["images"] == 200 and acc["eval_set"]["eval_images"] == 200 and acc["representative"]
@@ -46,8 +42,8 @@ def test_accuracy_and_int8_on_real_images(image_task, tmp_path, cache_dir):
         top5 = np.load(out / "eval" / record["accuracy"]["predictions"])
         by_hand = float(np.mean(top5[:, 0] == np.array([int(label) for _, label in eval_lines])))
         assert by_hand == pytest.approx(record["accuracy"]["top1"])
-    for runtime in ("onnxruntime", "openvino"):
-        int8 = results[f"onnx:{image_task['onnx']}|{runtime}|int8|b4"]
+    for runtime, batch in (("onnxruntime", 1), ("onnxruntime", 4), ("openvino", 1), ("openvino", 4)):
+        int8 = results[f"onnx:{image_task['onnx']}|{runtime}|int8|b{batch}"]
         calibration = {k: v for k, v in int8["calibration"].items() if k != "memory"}
         assert calibration == {"images": 60, "images_given": 60, "source": "data-slice", "synthetic": False,
                                "images_file": "images/calib.txt"}

@@ -67,13 +67,11 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         from edgebench.quantize.build import build_artifact
 
         return {"status": "ok", **build_artifact(job)}
-    if job["kind"] == "sensitivity":
-        from edgebench.models.spec import ModelSpec
-        from edgebench.optimize.sensitivity import layer_sensitivity
+    if job["kind"] == "build":  # any other build job (LocalBuild.run_builder): the "module:function" it names
+        from importlib import import_module
 
-        return {"status": "ok", "sensitivity": layer_sensitivity(
-            job["source"]["path"], ModelSpec.from_dict(job["model"]), job["calibration"], Path(job["out_dir"]),
-            job["settings"])}
+        module, _, function = job["builder"].partition(":")
+        return {"status": "ok", **getattr(import_module(module), function)(job)}
     raise ValueError(f"unknown job kind {job['kind']!r}")
 
 

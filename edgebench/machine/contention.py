@@ -2,7 +2,7 @@
 the CPUs this process may run on (the kernel's per-CPU accounting, steal included, minus this process's own CPU
 time: ``time.process_time``, the process clock in nanoseconds) and the cell's own CPU/wall; the load average is
 kept beside them for the record. A slice in which other processes took a meaningful share of the CPUs the cell's
-threads need is *disturbed*; the group leaves its round out of every p50 and ratio (edgebench.pipeline.measure).
+threads need is *disturbed*; it is left out of the cell's p50 and of its ratios (edgebench.pipeline.measure).
 
 Why slice by slice: the 1-minute load average misses a neighbour that runs for seconds at a time. Beside a one-core
 busy loop that ran half of the time, ResNet-18's ONNX Runtime slices went from 17 to 63 ms and OpenVINO's from 17
@@ -33,6 +33,13 @@ def loadavg() -> list[float] | None:
 # the CPUs its threads leave free. The rest of a quiet machine (this harness's parent waiting on a pipe, the
 # kernel, the idle workers of the group) stays far below it.
 DISTURBED_SHARE = 0.10
+
+
+def _ticks_per_s() -> float:
+    try:
+        return float(os.sysconf("SC_CLK_TCK"))
+    except (AttributeError, ValueError, OSError):
+        return 100.0
 
 
 def affinity_cpus() -> list[int]:
@@ -88,7 +95,9 @@ def interference(part: dict[str, Any], *, threads: int) -> dict[str, Any]:
     cpus = int(part.get("cpus") or 1)
     others = max(0.0, machine - own) / wall
     spare = max(0, cpus - threads)  # CPUs the cell's threads leave free: others may use them without harm
-    disturbed = others - spare > DISTURBED_SHARE * min(threads, cpus)
+    # The kernel's per-CPU times count in clock ticks: each end of the span may be off by a tick on every CPU.
+    allowance = 2.0 * cpus / _ticks_per_s() / wall
+    disturbed = others - spare > DISTURBED_SHARE * min(threads, cpus) + allowance
     return {"others_cpus": round(others, 3), "own_cpu_over_wall": round(own / wall, 3), "disturbed": bool(disturbed)}
 
 
@@ -121,7 +130,7 @@ def judge(slices: list[dict[str, Any]], *, threads: int, usable_cpus: int, round
                        f"repeat (up to {max(others, default=0):.2f} CPUs' worth): this p50 includes those rounds and is "
                        "likely inflated; re-run it on a quiet machine")
     elif rounds_left_out:
-        out["note"] = (f"{rounds_left_out} round(s) left out of the p50 and every ratio: other processes took more "
+        out["note"] = (f"{rounds_left_out} round(s) left out of this cell's p50 and its ratios: other processes took more "
                        f"than {DISTURBED_SHARE:.0%} of the CPUs then (up to {max(others, default=0):.2f} CPUs' worth)")
     return out
 

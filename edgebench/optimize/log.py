@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+# optimize.json's name and its reading are shared with report (edgebench.results.search), which never imports optimize.
+from edgebench.results.search import SUMMARY, read_summary  # noqa: F401
+
 SEARCH_LOG = "search.jsonl"
-SUMMARY = "optimize.json"
 
 
 class SearchLog:
@@ -31,11 +33,6 @@ class SearchLog:
                 continue
             out.setdefault(entry["stage"], {})[entry["key"]] = entry
         return out
-
-
-def read_summary(run_dir: Path) -> dict[str, Any]:
-    path = Path(run_dir) / SUMMARY
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:

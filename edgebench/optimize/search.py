@@ -41,7 +41,6 @@ EVAL_ONLY = TimingProfile(name="eval-only", warmup_iters=1, warmup_s=0.0, warmup
                           max_s=0.2, floor_iters=1, target_pct=50.0, round_s=0.2)
 # Rough costs for keeping within the budget before anything is measured (seconds).
 COST = {"build": 30.0, "screen": 5.0, "full": 4.0}
-MAX_FINAL = 10
 
 
 class Optimize:
@@ -56,8 +55,9 @@ class Optimize:
         self.summary = read_summary(self.run_dir)
         self.started = time.monotonic()
         self.before_s = float(self.summary.get("elapsed_s") or 0.0)  # earlier sessions of a resumed search
-        # The run's Sweep measures the final round on the report images and stores its lines; the screen and the
-        # full evaluation read the selection images through Sweeps of their own (same build, same environment).
+        # One Sweep measures every stage (plan, build and measure as ``run`` composes them): its run images are the
+        # report images, on which the final round is evaluated and stored; the screen and the full evaluation pass it
+        # the selection images' inputs per group (LocalBuild.eval_inputs).
         self.sweep = Sweep(config, [spec], runtimes, self.run_dir, say=say, images=images.report, progress=progress)
         self.build = self.sweep.build
         self.fates: dict[str, str] = {}
@@ -103,7 +103,7 @@ class Optimize:
         cells = {p.name: p.cell(self.spec, self.goal.batch_size, self.config.quant) for p in proposals}
         # The report images' crops and FP32 reference (the final round's), and the calibration crops.
         report = self.build.model_inputs(self.spec, prepared, list(cells.values()), reference_dir=self.run_dir / "eval")
-        selection = self._eval_inputs(report, self.images.selection.eval_samples, prepared, "selection")
+        selection = self._eval_inputs(report, self.images.selection, prepared, "selection")
         # NNCF's accuracy control validates on the selection images: labelled, and never the ones that report.
         selection["validation"] = report["validation"] = selection["eval"]
         self._timed("prepare", started)
@@ -117,40 +117,25 @@ class Optimize:
         final = self._final_stage(screened, full, prepared, report)
         return self._finish(screened, full, final, prepared, sensitivity)
 
-    def _eval_inputs(self, inputs: dict[str, Any], samples: tuple[tuple[str, int], ...], prepared: dict[str, Any],
+    def _eval_inputs(self, inputs: dict[str, Any], images: ImageSets, prepared: dict[str, Any],
                      role: str) -> dict[str, Any]:
-        """``inputs`` with the crops and FP32 reference outputs of ``samples`` (path, label) as the evaluation set."""
+        """``inputs`` with (part of) the selection images as the evaluation set: their crops, FP32 reference outputs
+        and description, so that the records measured on them say so (their list is ``images/selection.txt``)."""
         if inputs.get("eval_error"):
             raise EdgebenchError(f"no accuracy to search on: {inputs['eval_error']}")
-        labels = [label for _, label in samples]
-        crops = materialize([p for p, _ in samples], self.spec.preprocess, self.config.cache_path, labels=labels)
-        reference = self.build.reference(self.spec, prepared, crops, self.run_dir / "eval" / role)
-        for ref in (reference, inputs.get("reference") or {}):
+        evaluation = self.build.eval_inputs(self.spec, prepared, images, self.run_dir / "eval" / role,
+                                            images_file=SELECTION_LIST)
+        for ref in (evaluation["reference"], inputs.get("reference") or {}):
             if ref.get("status") != "ok":
                 raise EdgebenchError(f"no FP32 reference outputs, so no accuracy to search on: {ref.get('reason')}")
-        return {**inputs, "eval": crops, "reference": reference}
-
-    def _selecting(self, images: ImageSets) -> Sweep:
-        """A Sweep that measures on (part of) the selection images, sharing the run's build and environment."""
-        sweep = Sweep(self.config, [self.spec], self.runtimes, self.run_dir, say=self.say, images=images,
-                      build=self.build, progress=self.progress)
-        sweep.environment = self.sweep.environment
-        return sweep
-
-    @staticmethod
-    def _on_selection_list(records: dict[str, dict[str, Any]]) -> None:
-        """Selection records name the selection image list (the Sweep names the run folder's, the report one)."""
-        for record in records.values():
-            eval_set = (record.get("accuracy") or {}).get("eval_set")
-            if isinstance(eval_set, dict):
-                eval_set["images_file"] = SELECTION_LIST
+        return {**inputs, **evaluation}
 
     def _set_aside_partial_results(self) -> None:
         """A resumed search writes its result lines anew at the end: lines of an interrupted final round are kept
         beside, never lost, and never doubled; a half-written deploy folder is ours to replace."""
         import shutil
 
-        results = self.run_dir / "results.jsonl"
+        results = self.sweep.store.path
         if self.summary and results.exists():
             results.replace(self.run_dir / f"results.interrupted-{int(time.time())}.jsonl")
         if self.summary and (self.run_dir / "deploy").exists():
@@ -162,9 +147,9 @@ class Optimize:
                 "options": proposal.quant}
 
     def _sensitivity(self, prepared: dict[str, Any]) -> dict[str, Any] | None:
-        """Per-layer quantisation error (ONNX Runtime's QDQ debugger): which layers a mixed variant keeps in float."""
-        from edgebench.harness.isolation import run_isolated
-        from edgebench.pipeline.build import thread_env
+        """Per-layer quantisation error (ONNX Runtime's QDQ debugger): which layers a mixed variant keeps in float.
+        A build job like the others (``LocalBuild.run_builder``), kept in ``sensitivity.json`` for a resumed search."""
+        from edgebench.optimize.sensitivity import BUILDER
         from edgebench.quantize.onnxruntime import OrtStaticInt8
 
         done = self.run_dir / "sensitivity.json"
@@ -175,11 +160,10 @@ class Optimize:
         self.say(f"layer sensitivity (ONNX Runtime QDQ debugger, {SENSITIVITY_IMAGES} calibration images)...")
         calib = materialize(list(self.images.selection.calib_paths[:SENSITIVITY_IMAGES]), self.spec.preprocess,
                             self.config.cache_path)
-        job = {"kind": "sensitivity", "key": f"{self.spec.id}|sensitivity", "model": self.spec.to_dict(),
+        job = {"key": f"{self.spec.id}|sensitivity", "model": self.spec.to_dict(),
                "source": prepared["artifacts"]["onnx"], "calibration": calib,
                "settings": OrtStaticInt8(self.config.quant).settings(), "out_dir": str(self.run_dir / "logs" / "sensitivity")}
-        record = run_isolated(job, self.run_dir / "logs" / "sensitivity", timeout_s=self.config.prepare_timeout_s,
-                              env=thread_env(self.sweep.threads))
+        record = self.build.run_builder(BUILDER, job, log_name="sensitivity")
         if record.get("status") != "ok":
             self.say(f"  sensitivity failed ({record.get('reason')}); no mixed-precision variants")
             self.summary["sensitivity_error"] = record.get("reason")
@@ -204,7 +188,7 @@ class Optimize:
                 built.append(key)
                 continue
             n = len(built) + 1
-            reserve = COST["screen"] * n + COST["full"] * min(n, 6) + self._final_cost(min(n, MAX_FINAL))
+            reserve = COST["screen"] * n + COST["full"] * min(n, 6) + self._final_cost(min(n, strategy.MAX_FINAL))
             cost = sum(build_times) / len(build_times) if build_times else COST["build"]
             needs_build = bool(self._recipe(cell))
             if self._left() < reserve + (cost if needs_build else 0.0):
@@ -248,15 +232,14 @@ class Optimize:
         if todo:
             subset = replace(self.images.selection,
                              eval_samples=self.images.selection.eval_samples[:self.screen_images])
-            screen_inputs = self._eval_inputs(inputs, subset.eval_samples, prepared, "screen")
+            screen_inputs = self._eval_inputs(inputs, subset, prepared, "screen")
             self.say(f"screening {len(todo)} candidates: probe latency at batch {self.goal.batch_size} (lockstep "
                      f"rounds) and top-1 on {len(subset.eval_samples)} selection images...")
             self._work(len(todo))
             # One group in lockstep (measure_group's rounds): every candidate is timed in every round, so any two
             # are compared round by round (paired), which is what the strategy prunes on.
-            records = self._selecting(subset).measure_group([self.candidates[k][1] for k in todo], prepared,
-                                                            screen_inputs, profile=PROBE)
-            self._on_selection_list(records)
+            records = self.sweep.measure_group([self.candidates[k][1] for k in todo], prepared, screen_inputs,
+                                               profile=PROBE, keep_on_interrupt=False)
             self._advance(len(todo))
             for key in todo:
                 self.log.append("screen", key, records[key])
@@ -277,7 +260,6 @@ class Optimize:
         survivors = {k: r for k, r in screened.items() if not fates.get(k)}
         logged = self.log.load().get("full", {})
         full: dict[str, dict[str, Any]] = {}
-        sweep = self._selecting(self.images.selection)
         best = None
         for key in strategy.full_order(survivors, self.goal):
             if best is not None and key not in keep:
@@ -287,13 +269,13 @@ class Optimize:
                     continue
             if key in logged:
                 record = logged[key]["record"]
-            elif self._left() < self._final_cost(min(len(survivors), MAX_FINAL)) and key not in keep:
+            elif self._left() < self._final_cost(min(len(survivors), strategy.MAX_FINAL)) and key not in keep:
                 self.fates[key] = "not evaluated in full: the budget was spent"
                 continue
             else:
                 self._work(1)
-                measured = sweep.measure_group([self.candidates[key][1]], prepared, inputs, profile=EVAL_ONLY)
-                self._on_selection_list(measured)
+                measured = self.sweep.measure_group([self.candidates[key][1]], prepared, inputs, profile=EVAL_ONLY,
+                                                    keep_on_interrupt=False)
                 record = measured[key]
                 self._advance(1)
                 self.log.append("full", key, record)
@@ -327,15 +309,13 @@ class Optimize:
         started = time.monotonic()
         feasible = [k for k, r in full.items() if r.get("status") == "ok" and not strategy.accuracy_breaks(r, self.goal)
                     and not strategy.hard_breaks(screened[k], self.goal)]
-        chosen = strategy.contenders(screened, feasible, self.goal)
-        per_family: dict[str, str] = {}
-        for key in sorted(full, key=lambda k: strategy.objective_value(screened[k], self.goal)):
-            if key in feasible:
-                per_family.setdefault(self.candidates[key][0].family, key)
-        finalists = list(dict.fromkeys([*sorted(self._baselines(screened) & set(full)), *chosen, *per_family.values()]))
-        finalists = finalists[:MAX_FINAL]
+        finalists, left_out = strategy.finalists(screened, feasible, self._baselines(screened) & set(full),
+                                                 {k: self.candidates[k][0].family for k in feasible}, self.goal)
         for key in feasible:
-            if key not in finalists:
+            if key in left_out:
+                self.fates[key] = "feasible in full evaluation; not in the final round (it holds at most " \
+                                  f"{strategy.MAX_FINAL} deployments)"
+            elif key not in finalists:
                 self.fates[key] = "feasible in full evaluation; not in the final round (not within the best one's noise, " \
                                   "nor its family's best)"
         self.say(f"final round: {len(finalists)} deployments timed together over the same rounds (profile "
@@ -350,7 +330,7 @@ class Optimize:
 
     # -- results and summary ------------------------------------------------------------------------------
     def _finish(self, screened, full, final, prepared, sensitivity) -> dict[str, Any]:
-        from edgebench.optimize.outcome import candidate_figures, family_fates, pareto_keys
+        from edgebench.optimize.outcome import candidate_figures, family_fates, pareto_keys, plain_answer
 
         # The choice reads the final round's latency and the selection images' accuracy, never the report images'.
         selection = {key: strategy.selection_summary(full.get(key)) for key in final}
@@ -378,8 +358,10 @@ class Optimize:
             key = entry["key"]
             described.append({**entry, "fate": self.fates.get(key, ""),
                               **candidate_figures(screened.get(key), full.get(key), by_line.get(key))})
-        self._save(status="done", chosen=chosen["key"] if chosen else None, candidates=described,
-                   fates=self.fates, pareto=pareto_keys(lines, self.goal.batch_size),
+        # What a plain run answers under the same constraints, decided here once: report reads it, deciding nothing.
+        plain = plain_answer(lines, self.goal)
+        self._save(status="done", chosen=chosen["key"] if chosen else None, plain=plain["key"] if plain else None,
+                   candidates=described, fates=self.fates, pareto=pareto_keys(lines, self.goal.batch_size),
                    families=family_fates(described, self.goal),
                    deploy=str(deploy) if deploy else None,
                    sensitivity_layers=len((sensitivity or {}).get("layers", [])))

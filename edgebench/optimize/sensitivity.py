@@ -39,6 +39,17 @@ DATA_MOVEMENT = frozenset({"Reshape", "Flatten", "Transpose", "Squeeze", "Unsque
                            "SpaceToDepth", "QuantizeLinear", "DequantizeLinear"})
 
 
+# The build job (``LocalBuild.run_builder``) that ranks the layers, named as the worker imports it.
+BUILDER = "edgebench.optimize.sensitivity:sensitivity_job"
+
+
+def sensitivity_job(job: dict[str, Any]) -> dict[str, Any]:
+    """The build job: ``layer_sensitivity`` of the job's ONNX ``source`` on its ``calibration`` crops with ONNX
+    Runtime static INT8 ``settings``, its files in ``out_dir``; returns ``{"sensitivity": ...}``."""
+    return {"sensitivity": layer_sensitivity(job["source"]["path"], ModelSpec.from_dict(job["model"]),
+                                             job["calibration"], Path(job["out_dir"]), job["settings"])}
+
+
 def layer_sensitivity(onnx_path: str, spec: ModelSpec, calib_ref: dict[str, Any], out_dir: Path,
                       settings: dict[str, Any], max_images: int = MAX_IMAGES) -> dict[str, Any]:
     """The quantised compute nodes of ``onnx_path`` ranked most sensitive first (lowest ``score_db``).

@@ -8,19 +8,24 @@
 2. full: the survivors, best objective first, evaluated on every selection image; once one meets the budget, a
    candidate the probe shows slower than it beyond the margin (paired) is not evaluated.
 3. final: the feasible candidates that can still win, each runtime's FP32 and default-INT8 cells and the
-   best of every family, timed together in lockstep rounds with the run's profile; the choice is made there, on
-   their final-round latency and their selection-image accuracy (``on_selection``). The report images, held out
-   from all of this, give the figures the search reports.
+   best of every family, at most ``MAX_FINAL`` (``finalists``), timed together in lockstep rounds with the run's
+   profile; the choice is made there, on their final-round latency and their selection-image accuracy
+   (``on_selection``). The report images, held out from all of this, give the figures the search reports.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
+
+# What a result line and optimize.json say, read alike by the search and by report (edgebench.results.search).
+from edgebench.results.search import Goal, drop_pt, key_label, label, latency, on_selection  # noqa: F401
 
 BOUNDS = ("estimate", "upper")
 OBJECTIVES = ("latency", "size", "throughput", "accuracy")
 MAX_CONTENDERS = 4  # feasible candidates within the winner's noise that go to the final round
+# Deployments in the final round: each is timed in every lockstep round with the run's profile, so the round's length
+# grows with their number (the budget reserves it: edgebench.optimize.search).
+MAX_FINAL = 10
 # The probe drops a candidate for speed only on paired evidence: the 95% interval of its ratio to the faster one
 # (``edgebench.stats.cell_ratio``: per-round p50 ratios over the lockstep rounds both were timed in) must exclude 1
 # by this margin, i.e. its low end be above 1.10. Pairing cancels what the host's speed swings do to both cells of a
@@ -35,46 +40,6 @@ PROBE_MARGIN = 0.10
 MIN_PAIRED_ROUNDS = 4
 
 
-@dataclass(frozen=True, kw_only=True)
-class Goal:
-    objective: str = "latency"
-    batch_size: int = 1
-    max_drop_pt: float | None = None
-    bound: str = "estimate"  # the budget applies to the drop's estimate, or to its 95% interval's upper end
-    max_latency_ms: float | None = None
-    max_size_mb: float | None = None
-    max_memory_mb: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @property
-    def bound_words(self) -> str:
-        """What of the drop the budget applies to."""
-        return "estimate" if self.bound == "estimate" else "95% upper bound"
-
-    def budgeted(self, drop: dict[str, float]) -> float:
-        """The part of a drop (``drop_pt``) the budget reads: its estimate or its interval's upper end."""
-        return drop["estimate"] if self.bound == "estimate" else drop["hi"]
-
-    def budget_text(self) -> str:
-        if self.max_drop_pt is None:
-            return "no accuracy budget"
-        return f"top-1 drop ≤ {self.max_drop_pt:g} pt applied to the drop's {self.bound_words}"
-
-
-def drop_pt(record: dict[str, Any]) -> dict[str, float] | None:
-    """Top-1 drop against the FP32 reference in points: estimate, 95% interval, McNemar's verdict."""
-    change = ((record.get("accuracy") or {}).get("vs_reference") or {}).get("top1_change")
-    if not change:
-        return None
-    lo, hi = change["ci95"]
-    # "or 0.0": no drop prints as 0.00, not -0.00
-    return {"estimate": -change["delta"] * 100.0 or 0.0, "lo": -hi * 100.0 or 0.0, "hi": -lo * 100.0 or 0.0,
-            "p_value": change["p_value"], "verdict": change["verdict"],
-            "images": (record.get("accuracy") or {}).get("images")}
-
-
 def selection_summary(record: dict[str, Any] | None) -> dict[str, Any]:
     """What a final line keeps (``search.selection``) of a candidate's full evaluation on the selection images: the
     figures the search decided on. Empty without one."""
@@ -85,29 +50,6 @@ def selection_summary(record: dict[str, Any] | None) -> dict[str, Any]:
             "top1_change": (accuracy.get("vs_reference") or {}).get("top1_change"),
             "eval_id": (accuracy.get("eval_set") or {}).get("eval_id"),
             "images_file": (accuracy.get("eval_set") or {}).get("images_file")}
-
-
-def on_selection(record: dict[str, Any]) -> dict[str, Any]:
-    """A final line as the search decided on it: its latency, and in place of its accuracy (the report images')
-    the selection images' (``search.selection``); none when it has no selection figures. A line without
-    ``search.selection`` (a search from before the image roles) is returned as it is."""
-    search = record.get("search") or {}
-    if "selection" not in search:
-        return record
-    chosen_on = search["selection"] or {}
-    accuracy = None
-    if chosen_on.get("top1") is not None:
-        accuracy = {"images": chosen_on.get("images"), "top1": chosen_on["top1"],
-                    "top1_ci95": chosen_on.get("top1_ci95"),
-                    "vs_reference": {"top1_change": chosen_on.get("top1_change")}}
-    return {**record, "accuracy": accuracy}
-
-
-def latency(record: dict[str, Any]) -> tuple[float, float, float]:
-    """p50 and its interval (lo, p50, hi) in ms; the interval collapses to the p50 when unknown."""
-    p50 = (record.get("latency_ms") or {}).get("p50", math.inf)
-    interval = record.get("p50_precision") or {}
-    return interval.get("lo", p50), p50, interval.get("hi", p50)
 
 
 def objective_value(record: dict[str, Any], goal: Goal) -> float:
@@ -242,6 +184,23 @@ def contenders(screened: dict[str, dict[str, Any]], feasible: list[str], goal: G
     return out[:MAX_CONTENDERS]
 
 
+def finalists(screened: dict[str, dict[str, Any]], feasible: list[str], baselines: set[str], family: dict[str, str],
+              goal: Goal, limit: int = MAX_FINAL) -> tuple[list[str], list[str]]:
+    """The final round's deployments, and the ones its size left out. It holds each runtime's FP32 and default-INT8
+    cells evaluated in full (``baselines``, feasible or not: what a plain run measures, the comparison), the
+    ``contenders`` (feasible, within the best one's noise) and each family's best feasible candidate (``family``: key to
+    family), each once and at most ``limit``. Over the limit the contenders are kept first (the choice is made among the
+    finalists, so the best feasible one is never cut), then the baselines in key order, then the families' bests, best
+    screened objective first; the kept ones are listed as the round times them: baselines, contenders, families."""
+    chosen = contenders(screened, feasible, goal)
+    best_of: dict[str, str] = {}
+    for key in sorted(feasible, key=lambda k: objective_value(screened[k], goal)):
+        best_of.setdefault(family[key], key)
+    listed = list(dict.fromkeys([*sorted(baselines), *chosen, *best_of.values()]))
+    kept = set(list(dict.fromkeys([*chosen, *sorted(baselines), *best_of.values()]))[:limit])
+    return [k for k in listed if k in kept], [k for k in listed if k not in kept]
+
+
 def choose(records: list[dict[str, Any]], goal: Goal) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, str]]:
     """Among final records: the chosen one, every feasible one best first, and why each other one fails."""
     feasible, why_not = [], {}
@@ -292,15 +251,3 @@ def ratio_of(slower: dict[str, Any], faster: dict[str, Any]) -> dict[str, Any]:
     from edgebench.stats import cell_ratio
 
     return cell_ratio(slower, faster)
-
-
-def label(record: dict[str, Any]) -> str:
-    from edgebench.results.schema import precision_label
-
-    return f"{record['runtime']} {precision_label(record['precision'], record.get('variant') or '')}"
-
-
-def key_label(key: str) -> str:
-    """A candidate's label from its key (model|runtime|precision|bN[|variant]), for one never measured."""
-    parts = key.split("|")
-    return label({"runtime": parts[1], "precision": parts[2], "variant": parts[4] if len(parts) > 4 else ""})

@@ -3,6 +3,10 @@ artifact with the precision's recipe, each job in its own process, cached across
 
 ``LocalBuild`` builds here; ``BundleBuild`` (edgebench.pipeline.bundle) takes the artifacts of an
 ``edgebench export`` folder instead. Both answer the same four questions for the measure step.
+
+A command's own build job (``edgebench optimize``'s layer sensitivity) is a job like the others: ``run_builder``
+runs it isolated, with the build's threads and time limit, and the job names its builder as ``module:function``
+(as a quantise job names its recipe), which the worker imports only when it runs it.
 """
 from __future__ import annotations
 
@@ -96,6 +100,20 @@ class LocalBuild:
                                                         self.config.seed, cache)
         return inputs
 
+    def eval_inputs(self, spec: ModelSpec, prepared: dict[str, Any], images: ImageSets, reference_dir: Path,
+                    images_file: str | None = None) -> dict[str, Any]:
+        """The evaluation inputs of other labelled images than the run's (a search decides on images it does not
+        report on): their crops and FP32 reference outputs, and what the records say of them (``eval_images``, the
+        images' description; ``eval_images_file``, their list in the run folder). Merged over ``model_inputs``' for
+        the groups measured on them (``Sweep.measure_group`` takes the inputs per group)."""
+        crops = materialize([p for p, _ in images.eval_samples], spec.preprocess, self.config.cache_path,
+                            labels=[label for _, label in images.eval_samples])
+        inputs = {"eval": crops, "reference": self.reference(spec, prepared, crops, reference_dir),
+                  "eval_images": images.describe()}
+        if images_file is not None:
+            inputs["eval_images_file"] = images_file
+        return inputs
+
     def reference(self, spec: ModelSpec, prepared: dict[str, Any], eval_ref: dict[str, Any],
                   out_dir: Path) -> dict[str, Any]:
         """FP32 outputs on the evaluation images: PyTorch for torch models, ONNX Runtime for an ONNX file."""
@@ -160,6 +178,18 @@ class LocalBuild:
         if record["status"] != "ok":
             return {"reason": f"{cell.precision} conversion failed: {record['reason']}"}
         return record
+
+    def run_builder(self, builder: str, job: dict[str, Any], log_name: str | None = None) -> dict[str, Any]:
+        """A build job other than export and quantisation: ``builder`` ("module:function") is called in a worker
+        process with ``job`` (which has a ``key``) and returns the record's fields. Isolated like every build job,
+        with this build's threads and time limit; logs under ``log_name`` (default: the key). Returns the record,
+        ``{"status": "ok", ...}`` or failed with a reason."""
+        module, _, function = builder.partition(":")
+        if not module or not function:
+            raise ValueError(f"a builder is named 'module:function', not {builder!r}")
+        job = {**job, "kind": "build", "builder": builder}
+        return run_isolated(job, self.log_dir / (log_name or slug(job["key"])), timeout_s=self.config.prepare_timeout_s,
+                            env=thread_env(self.threads))
 
     def annotate(self, record: dict[str, Any]) -> None:
         """Fields this source adds to every record (a bundle says where its artifacts came from)."""

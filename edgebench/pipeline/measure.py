@@ -6,9 +6,9 @@ Each cell keeps its own worker process (a crash or a hang fails that cell only).
 when their memory fits beside each other ("loaded"); otherwise each round starts a fresh worker per cell
 ("restart"), and a round's slice lasts at least twice what the restart costs. Every cell is timed in every round
 until the group stops: when every cell's median *and* every ratio the report shows between its cells is known to
-the profile's precision, or at the group's time cap (the profile's per-cell cap times its cells). A round in which
-other processes took a meaningful share of the CPUs during any cell's slice is left out of every p50 and ratio
-and repeated, within a bound. ``--sustained`` runs each cell alone instead.
+the profile's precision, or at the group's time cap (the profile's per-cell cap times its cells). A cell's slice
+during which other processes took a meaningful share of the CPUs is left out of its p50 and of every ratio it is
+part of (a ratio pairs the rounds both of its cells kept), and rounds go on, within a bound. ``--sustained`` runs each cell alone instead.
 """
 from __future__ import annotations
 
@@ -160,17 +160,18 @@ class GroupMeasure:
                 self._finish(state, self.stopped_by)
 
     def _close_round(self, number: int, parts: list[tuple[_State, dict[str, Any]]]) -> None:
-        """Keep the round, or leave it out of every cell's p50 and ratios when another process took a meaningful
-        share of the CPUs during any cell's slice (its samples stay in the round's entry)."""
-        seen = [contention.interference(part, threads=self.threads) for _, part in parts]
-        disturbed = any(x["disturbed"] for x in seen)
-        for (state, part), watched in zip(parts, seen):
+        """Keep each cell's slice of the round, or leave it out of that cell's p50 and of its ratios when another
+        process took a meaningful share of the CPUs during it (its samples stay in the round's entry). A ratio pairs
+        only the rounds both of its cells kept (edgebench.stats.cell_ratio), so a neighbour that comes and goes
+        costs each cell the slices it overlapped, not every cell's whole round."""
+        for state, part in parts:
+            watched = contention.interference(part, threads=self.threads)
             samples = part["samples"]
             entry = {"round": number, "n": len(samples), "p50": float(np.median(samples)), "at_s": part.pop("at_s"),
                      "others_cpus": watched["others_cpus"], "own_cpu_over_wall": watched["own_cpu_over_wall"],
-                     "kept": not disturbed}
+                     "kept": not watched["disturbed"]}
             state.slices.append(part)
-            if disturbed:
+            if watched["disturbed"]:
                 state.rounds.append({**entry, "samples": samples})
                 state.left_out_s += sum(samples) / 1000.0
             else:

@@ -129,9 +129,10 @@ class Sweep:
             self.store_group([records[c.key] for c in group])
 
     def measure_group(self, group: list[Cell], prepared: dict[str, Any] | None, inputs: dict[str, Any],
-                      profile=None) -> dict[str, dict[str, Any]]:
+                      profile=None, keep_on_interrupt: bool = True) -> dict[str, dict[str, Any]]:
         """Build and measure the cells of one group (lockstep rounds) with ``profile`` (default: the run's);
-        their records by key, not yet stored. On Ctrl-C or a bug the finished cells are stored first."""
+        their records by key, not yet stored. On Ctrl-C or a bug the finished cells are stored first, unless
+        ``keep_on_interrupt`` is False (records that are not results: ``optimize``'s probes and evaluations)."""
         entries, records = [], {}
         for cell in group:
             outcome = self.entry(cell, prepared, inputs)
@@ -152,7 +153,8 @@ class Sweep:
         try:
             measured = group_measure.run()
         except BaseException:  # Ctrl-C or a bug: keep the cells that finished; resume measures the rest
-            self.store_group([*records.values(), *group_measure.completed()])
+            if keep_on_interrupt:
+                self.store_group([*records.values(), *group_measure.completed()])
             raise
         for entry, record in zip(entries, measured):
             self._annotate_accuracy(record, inputs, inputs.get("reference") or {})
@@ -237,9 +239,11 @@ class Sweep:
         accuracy = record.get("accuracy")
         if not accuracy:
             return
-        # The crops key names the exact pixels (image list and preprocessing) every cell of the model read.
-        accuracy["eval_set"] = {**self.images.describe(), "crops_key": inputs["eval"]["key"],
-                                "images_file": self.image_files.get("eval")}
+        # The crops key names the exact pixels (image list and preprocessing) every cell of the model read. Inputs of
+        # other images than the run's (LocalBuild.eval_inputs: a search's selection images) say which they are.
+        accuracy["eval_set"] = {**(inputs.get("eval_images") or self.images.describe()),
+                                "crops_key": inputs["eval"]["key"],
+                                "images_file": inputs.get("eval_images_file", self.image_files.get("eval"))}
         accuracy["reference"] = {"runtime": reference.get("runtime"), "precision": "fp32",
                                  "status": reference.get("status"), "reason": reference.get("reason")}
         caveats = []
@@ -298,7 +302,8 @@ def progress_line(record: dict[str, Any]) -> str:
             body += f" ±{interval['half_width_pct']:.1f}%{'' if interval['met'] else ' (target not met)'}"
         body += f"  n={lat['n']}"
         if record.get("rounds"):
-            body += f" in {len(record['rounds'])} rounds"
+            left_out = sum(1 for r in record["rounds"] if r.get("kept") is False)
+            body += f" in {len(record['rounds']) - left_out} rounds" + (f" ({left_out} left out)" if left_out else "")
         if record.get("device_latency_ms"):
             body += f"  GPU compute p50 {record['device_latency_ms']['p50']:.3f} ms"
         acc = record.get("accuracy") or {}

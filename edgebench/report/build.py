@@ -160,8 +160,8 @@ def _interference_blocks(results: list[dict[str, Any]]) -> list[Block]:
     if left:
         blocks += [Heading("Rounds left out for other processes", 3),
                    Paragraph("Other processes took a meaningful share of the CPUs during these rounds (the kernel's "
-                             "per-CPU accounting, slice by slice): the rounds were repeated, and left out of the p50 and "
-                             "of every ratio of every cell of their group."), Bullets(left)]
+                             "per-CPU accounting, slice by slice): those slices were left out of the cell's p50 and of "
+                             "its ratios, and rounds went on."), Bullets(left)]
     return blocks
 
 

@@ -120,8 +120,8 @@ def _timing_text(profile: dict[str, Any], results: list[dict[str, Any]]) -> str:
                 f"{profile.get('min_iters')} calls and {profile.get('min_s'):g} s), or the group's cap "
                 f"({profile.get('max_s'):g} s of timed calls per cell); groups stopped: {stops}")
         if left_out:
-            text += (f"; {left_out} cell-round(s) in which other processes took the CPUs were left out of every p50 and "
-                     "ratio")
+            text += (f"; {left_out} cell-round(s) in which other processes took the CPUs were left out of their cell's p50 and "
+                     "ratios")
         return text + f" (workers: {', '.join(modes) or 'n/a'})."
     return (f"Timing: each cell stopped once the 95% interval of its p50 was within ±{profile['target_pct']:g}% "
             f"(at least {profile.get('min_iters')} calls and {profile.get('min_s'):g} s), or at "

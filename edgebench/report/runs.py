@@ -7,6 +7,7 @@ from typing import Any
 
 from edgebench.errors import ConfigError
 from edgebench.report.deployments import by_device
+from edgebench.results.search import is_measurement
 from edgebench.results.store import RUN_FILE, load_results, read_json
 
 
@@ -28,10 +29,13 @@ class Run:
 
 
 def load_run(path: str | Path) -> Run:
+    """A run folder's measurements: its result lines, without those an older ``edgebench optimize`` stored for a
+    decision (a screen's probe latency and subset top-1, a full evaluation's), which are not measurements
+    (``edgebench.results.search.is_measurement``)."""
     path = Path(path)
     if not path.is_dir():
         raise ConfigError(f"{path} is not a folder; give a run folder written by `edgebench run` (it holds results.jsonl)")
-    results = load_results(path)
+    results = [r for r in load_results(path) if is_measurement(r)]
     if not results:
         raise ConfigError(f"{path / 'results.jsonl'} holds no results yet; run (or --resume) it first")
     return Run(path=path, results=results, meta=_run_meta(path / RUN_FILE))

@@ -2,9 +2,10 @@
 
 It runs as PyTorch recommends for CPU inference of vision models: eager mode under ``torch.inference_mode()``,
 with the module's weights and the input in channels-last memory (NHWC strides, the same NCHW shape), the layout
-oneDNN's convolutions run in; a contiguous (NCHW) input would be reordered inside every call. Measured on
-the development machine (``scripts/pytorch_memory_format.py``), channels-last took 0.6–0.75× the time
-at batch 32, with outputs equal to the contiguous module's to float rounding. TorchScript's ``freeze`` and
+oneDNN's convolutions run in; a contiguous (NCHW) input would be reordered inside every call. On the development
+machine (2 threads, ``scripts/pytorch_memory_format.py``) channels-last took 0.59–0.74× the contiguous time at
+batch 32 (EfficientNet-B7: 108 s → 63 s) and 0.76–1.01× at batch 1 (ResNet-50s gain least), with outputs equal
+to the contiguous module's to float rounding. TorchScript's ``freeze`` and
 ``optimize_for_inference`` are not used: TorchScript is deprecated and the latter is a prototype that may
 slow a model down, and either would stop this being the eager reference.
 """
@@ -24,6 +25,9 @@ class PyTorchSession(Session):
         super().__init__(input_shape)
         self.module = module
         self.memory_format = memory_format
+        if memory_format != CHANNELS_LAST:
+            self.timed_span = ("module(tensor) under torch.inference_mode(), contiguous (NCHW) memory; "
+                               "torch.from_numpy and .numpy() in io_latency_ms")
 
     timed_span = ("module(tensor) under torch.inference_mode(), weights and input in channels-last memory; "
                   "torch.from_numpy, the copy into channels-last and .numpy() in io_latency_ms")

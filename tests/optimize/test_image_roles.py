@@ -105,3 +105,46 @@ def test_too_few_images_for_the_asked_sizes_is_one_clear_error(folder):
     images = select_images(data=str(folder), calib_size=30, limit=None, seed=0)
     with pytest.raises(ConfigError, match="fewer than the 60 selection and 20 report"):
         split_roles(images, RoleSizes(total=100, calibration=30, selection=60, report=20))
+
+
+def test_one_sweep_measures_on_either_role_and_its_records_say_which(image_task, cache_dir, tmp_path):
+    """The search's one Sweep (its run images the report ones): a group given the selection images' inputs
+    (``LocalBuild.eval_inputs``) is evaluated on them and its records say so, naming their list; a group given the
+    run's own inputs says the report images. Real ONNX Runtime cells, a few calls each."""
+    from edgebench.config import RunConfig
+    from edgebench.models import resolve_model
+    from edgebench.optimize.search import EVAL_ONLY
+    from edgebench.pipeline.plan import Cell
+    from edgebench.pipeline.sweep import Sweep, prepare_run_dir
+
+    sizes = RoleSizes(total=80, calibration=20, selection=24, report=30)
+    config = RunConfig(models=(f"onnx:{image_task['onnx']}",), runtimes=("onnxruntime",), batch_sizes=(1,),
+                       cache_dir=str(cache_dir), data=str(image_task["val"]), calib_size=20, limit=54,
+                       prepare_timeout_s=300, cell_timeout_s=300)
+    roles = split_roles(select_images(**config.image_options()), sizes)
+    run_dir = tmp_path / "search"
+    prepare_run_dir(run_dir, config, roles.report)
+    roles.write_selection_list(run_dir)
+    spec = resolve_model(config.models[0])
+    sweep = Sweep(config, [spec], ["onnxruntime"], run_dir, say=lambda _: None, images=roles.report)
+    sweep.begin()
+    prepared = sweep.build.prepare(spec)
+    cell = Cell(spec, "onnxruntime", "fp32", 1)
+    report = sweep.build.model_inputs(spec, prepared, [cell], reference_dir=run_dir / "eval")
+    selection = {**report, **sweep.build.eval_inputs(spec, prepared, roles.selection, run_dir / "eval" / "selection",
+                                                     images_file=SELECTION_LIST)}
+    assert selection["reference"]["status"] == "ok" and selection["eval"]["count"] == 24
+
+    on_selection = sweep.measure_group([cell], prepared, selection, profile=EVAL_ONLY)[cell.key]
+    on_report = sweep.measure_group([cell], prepared, report, profile=EVAL_ONLY)[cell.key]
+    assert on_selection["status"] == on_report["status"] == "ok", (on_selection.get("reason"), on_report.get("reason"))
+    chosen_on, reported_on = on_selection["accuracy"]["eval_set"], on_report["accuracy"]["eval_set"]
+    assert (on_selection["accuracy"]["images"], on_report["accuracy"]["images"]) == (24, 30)
+    assert (chosen_on["role"], chosen_on["images_file"], chosen_on["eval_id"]) == \
+        ("selection", SELECTION_LIST, roles.selection.describe()["eval_id"])
+    assert (reported_on["role"], reported_on["images_file"], reported_on["eval_id"]) == \
+        ("report", "images/eval.txt", roles.report.describe()["eval_id"])
+    assert chosen_on["crops_key"] != reported_on["crops_key"]
+    # the agreement with FP32 is against each set's own reference outputs: FP32 agrees with itself on both
+    assert on_selection["accuracy"]["vs_reference"]["top1_agreement"] == 1.0
+    assert on_report["accuracy"]["vs_reference"]["top1_agreement"] == 1.0

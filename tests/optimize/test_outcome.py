@@ -1,4 +1,5 @@
-"""What a finished search says (``edgebench.optimize.outcome``), on hand-built result lines: which lines are the
+"""What a finished search says (``edgebench.optimize.outcome``, with the sentences it shares with report's search
+section, ``edgebench.report.search``), on hand-built result lines: which lines are the
 search's measurements, the plain run's answer, the accuracy sentence on selection and report images, and the parts of
 ``optimize.md`` the candidates-table tests (test_search_tables.py) do not read. No runtime is under test here; the
 expected texts are written out by hand, not recomputed by the module. The speed-up sentence between two different
@@ -12,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))  # the s
 
 from records import record  # noqa: E402
 
-from edgebench.optimize.outcome import (accuracy_sentence, final_lines, images_sentence, markdown,  # noqa: E402
-                                        plain_answer, plain_sentence)
+from edgebench.optimize.outcome import final_lines, markdown, plain_answer  # noqa: E402
 from edgebench.optimize.strategy import Goal  # noqa: E402
+from edgebench.report.search import accuracy_sentence, images_sentence, plain_sentence  # noqa: E402
 
 MODEL = "onnx:net"
 

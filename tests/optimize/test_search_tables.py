@@ -9,6 +9,7 @@ import pytest
 
 from edgebench.optimize import outcome, strategy
 from edgebench.optimize.strategy import Goal
+from edgebench.report.search import CANDIDATE_COLUMNS, candidate_cells, table_rows
 
 MODEL = "onnx:net.onnx"
 GOAL = Goal(max_drop_pt=0.5)
@@ -93,10 +94,10 @@ def test_each_candidate_says_whether_its_latency_is_a_probe_and_on_which_images(
     screened = rows[key("openvino", "fp16")]
     assert screened["stage"] == "screen" and screened["selection"]["subset"] and screened["selection"]["images"] == 20
     assert rows[key("litert", "fp32")]["stage"] is None
-    cells = dict(zip(outcome.CANDIDATE_COLUMNS, outcome.candidate_cells(variant)))
+    cells = dict(zip(CANDIDATE_COLUMNS, candidate_cells(variant)))
     assert cells["p50 ms"] == "3.10 probe" and cells["Report top-1"] == "–" and cells["Stage"] == "full"
-    assert outcome.candidate_cells(screened)[3].endswith("on 20 (screen)")
-    assert dict(zip(outcome.CANDIDATE_COLUMNS, outcome.candidate_cells(chosen)))["p50 ms"] == "5.00"
+    assert candidate_cells(screened)[3].endswith("on 20 (screen)")
+    assert dict(zip(CANDIDATE_COLUMNS, candidate_cells(chosen)))["p50 ms"] == "5.00"
 
 
 def test_probe_figures_never_enter_the_pareto_set(search):
@@ -119,7 +120,7 @@ def test_runtimes_that_cannot_take_the_model_are_one_family_line_each(search):
     assert by_name["onnxruntime int8"]["chosen"] and by_name["onnxruntime int8"]["fate"] == "chosen"
     assert by_name["openvino int8: mixed"]["best"] == key("openvino", "int8", "float3")
     # the candidates table likewise: one row for litert's four candidates
-    labels = [outcome.candidate_cells(r)[0] for r in outcome.table_rows(search["candidates"])]
+    labels = [candidate_cells(r)[0] for r in table_rows(search["candidates"])]
     assert "litert (fp32, fp16, int8: 4 candidates)" in labels and "pytorch fp32" in labels
     assert len(labels) == 6
 
@@ -169,3 +170,26 @@ def test_the_report_section_shows_the_candidates_table_with_probes_marked(search
     texts = {row[0].text: [c.text for c in row] for row in candidates.rows}
     assert texts["openvino int8 [float3]"][2] == "3.10 probe" and texts["onnxruntime int8"][2] == "5.00"
     json.dumps(summary)  # what optimize.json holds is plain JSON
+
+
+def test_the_report_section_says_the_plain_runs_answer_the_search_recorded(search, tmp_path):
+    """``report`` decides nothing: what a plain run answers is the key the search recorded (``plain``), and a search
+    that recorded none (from before it did) is not second-guessed."""
+    from edgebench.optimize.log import write_summary
+    from edgebench.report.document import Paragraph
+    from edgebench.report.search import search_blocks
+
+    chosen = key("onnxruntime", "int8")
+    base = {"model": MODEL, "goal": GOAL.to_dict(), "budget_min": 10, "elapsed_s": 300, "command": "edgebench optimize",
+            "chosen": chosen, "candidates": search["candidates"], "families": []}
+
+    def chosen_paragraph(**extra) -> str:
+        write_summary(tmp_path, {**base, **extra})
+        blocks, _ = search_blocks(tmp_path, search["lines"])
+        return next(b.text for b in blocks if isinstance(b, Paragraph) and b.text.startswith("**Chosen:"))
+
+    assert "The chosen deployment is a plain run's own answer" in chosen_paragraph(plain=chosen)
+    assert "No default recipe meets the constraints" in chosen_paragraph(plain=None)
+    older = chosen_paragraph()
+    assert "plain run" not in older and "No default recipe" not in older
+    assert older.startswith("**Chosen: onnxruntime int8**, p50 5.00 ms. Accuracy: the budget (0.5 pt")

@@ -1,28 +1,33 @@
-"""Layer sensitivity with ONNX Runtime's quantisation debugger, run as the isolated ``sensitivity`` job."""
+"""Layer sensitivity with ONNX Runtime's quantisation debugger, run as a build job like any other
+(``LocalBuild.run_builder``: isolated, the worker importing the builder the job names)."""
 from __future__ import annotations
 
 import math
 
 import onnx
 
-from edgebench.data.evalset import synthetic_crops
+from edgebench.config import RunConfig
+from edgebench.data.evalset import ImageSets, synthetic_crops
 from edgebench.export.artifact import Artifact
-from edgebench.harness.isolation import run_isolated
 from edgebench.models import resolve_model
+from edgebench.optimize.sensitivity import BUILDER
+from edgebench.pipeline.build import LocalBuild
 from edgebench.quantize.base import QuantOptions
 from edgebench.quantize.onnxruntime import OrtStaticInt8
 
 
-def _job(tiny_onnx, tmp_path, options: QuantOptions) -> dict:
+def _sensitivity(tiny_onnx, tmp_path, options: QuantOptions) -> dict:
     spec = resolve_model(f"onnx:{tiny_onnx}")
-    return {"kind": "sensitivity", "key": "tiny|sensitivity", "model": spec.to_dict(),
-            "source": Artifact(path=str(tiny_onnx), format="onnx", toolchain="user file").to_dict(),
-            "calibration": synthetic_crops(12, spec.preprocess, 0, tmp_path), "settings": OrtStaticInt8(options).settings(),
-            "out_dir": str(tmp_path / "sens")}
+    job = {"key": "tiny|sensitivity", "model": spec.to_dict(),
+           "source": Artifact(path=str(tiny_onnx), format="onnx", toolchain="user file").to_dict(),
+           "calibration": synthetic_crops(12, spec.preprocess, 0, tmp_path), "settings": OrtStaticInt8(options).settings(),
+           "out_dir": str(tmp_path / "sens")}
+    build = LocalBuild(RunConfig(prepare_timeout_s=300), ImageSets(), tmp_path / "logs", threads=2, say=lambda _: None)
+    return build.run_builder(BUILDER, job, log_name="sensitivity")
 
 
 def test_layers_ranked_most_sensitive_first(tiny_onnx, tmp_path):
-    record = run_isolated(_job(tiny_onnx, tmp_path, QuantOptions()), tmp_path / "job", timeout_s=300)
+    record = _sensitivity(tiny_onnx, tmp_path, QuantOptions())
     assert record["status"] == "ok", record
     result = record["sensitivity"]
     assert result["images"] == 12 and "qdq_loss_debug" in result["method"]
@@ -40,12 +45,13 @@ def test_layers_ranked_most_sensitive_first(tiny_onnx, tmp_path):
     # INT8 keeps roughly 8 bits of signal: well above 20 dB, well below the float epsilon floor
     assert 20 < scores[0] < 100
     assert not any(p.name.endswith(".saved.onnx") for p in (tmp_path / "sens").iterdir())  # big copies removed
+    job = (tmp_path / "logs" / "sensitivity" / "job.json").read_text()
+    assert '"kind": "build"' in job and BUILDER in job  # a build job naming its builder, as the worker imports it
 
 
 def test_excluded_node_is_not_ranked(tiny_onnx, tmp_path):
     first_conv = next(n.name for n in onnx.load(str(tiny_onnx)).graph.node if n.op_type == "Conv")
-    record = run_isolated(_job(tiny_onnx, tmp_path, QuantOptions(exclude_nodes=(first_conv,))), tmp_path / "job",
-                          timeout_s=300)
+    record = _sensitivity(tiny_onnx, tmp_path, QuantOptions(exclude_nodes=(first_conv,)))
     assert record["status"] == "ok", record
     nodes = [layer["node"] for layer in record["sensitivity"]["layers"]]
     assert first_conv not in nodes and nodes  # kept in float: nothing quantised there to rank

@@ -216,3 +216,52 @@ def test_selection_summary_keeps_what_the_search_decided_on():
     assert strategy.drop_pt(strategy.on_selection({**record("ort-int8", 4.0, 2.0), "search": {"selection": kept}})
                             )["estimate"] == pytest.approx(0.3)
     assert strategy.selection_summary(None) == {} and strategy.selection_summary({"status": "failed"}) == {}
+
+
+def _final_round_search() -> tuple[dict, list[str], set[str], dict[str, str]]:
+    """Two runtimes' screened candidates: the baselines (each runtime's FP32 and default INT8; OpenVINO's FP32 broke
+    the budget, still a baseline), five INT8 recipes within the best one's noise and two slower feasible families."""
+    p50s = {"ort-fp32": 10.0, "ort-int8": 4.0, "ov-fp32": 9.0, "ov-int8": 4.2, "ort-int8-entropy": 4.05,
+            "ort-int8-qop": 4.1, "ort-int8-pct": 4.3, "ov-int8-ac": 6.0, "ov-fp16": 8.0}
+    screened = {k: scaled(k, p50, 0.1) for k, p50 in p50s.items()}
+    family = {"ort-fp32": "ort fp32", "ort-int8": "ort int8", "ov-fp32": "ov fp32", "ov-int8": "ov int8",
+              "ort-int8-entropy": "ort int8: calibration", "ort-int8-pct": "ort int8: calibration",
+              "ort-int8-qop": "ort int8: format", "ov-int8-ac": "ov int8: accuracy-control", "ov-fp16": "ov fp16"}
+    feasible = [k for k in p50s if k != "ov-fp32"]
+    return screened, feasible, {"ort-fp32", "ort-int8", "ov-fp32", "ov-int8"}, {k: family[k] for k in feasible}
+
+
+def test_the_final_round_holds_the_baselines_the_contenders_and_each_familys_best():
+    screened, feasible, baselines, family = _final_round_search()
+    assert strategy.contenders(screened, feasible, Goal()) == ["ort-int8", "ort-int8-entropy", "ort-int8-qop", "ov-int8"]
+    finalists, left_out = strategy.finalists(screened, feasible, baselines, family, Goal())
+    # baselines in key order (feasible or not), then the contenders, then each family's best not already there;
+    # ort-int8-pct is none of these (fifth within the noise, second in its family): not in the round, not cut from it
+    assert finalists == ["ort-fp32", "ort-int8", "ov-fp32", "ov-int8", "ort-int8-entropy", "ort-int8-qop",
+                         "ov-int8-ac", "ov-fp16"]
+    assert left_out == [] and len(finalists) <= strategy.MAX_FINAL == 10
+
+
+def test_the_cut_to_the_final_rounds_size_keeps_the_contenders_then_the_baselines_then_the_families():
+    screened, feasible, baselines, family = _final_round_search()
+    finalists, left_out = strategy.finalists(screened, feasible, baselines, family, Goal(), limit=6)
+    assert finalists == ["ort-fp32", "ort-int8", "ov-fp32", "ov-int8", "ort-int8-entropy", "ort-int8-qop"]
+    assert left_out == ["ov-int8-ac", "ov-fp16"]  # the families' bests go first, slowest family last
+    finalists, left_out = strategy.finalists(screened, feasible, baselines, family, Goal(), limit=5)
+    assert finalists == ["ort-fp32", "ort-int8", "ov-int8", "ort-int8-entropy", "ort-int8-qop"]
+    assert left_out == ["ov-fp32", "ov-int8-ac", "ov-fp16"]  # then the baselines, in key order from the end
+
+
+def test_baselines_beyond_the_final_rounds_size_never_push_out_the_best_feasible_candidate():
+    # a machine with six runtimes (GPU ones): twelve baselines alone are more than the round holds
+    runtimes = [f"r{i}" for i in range(6)]
+    p50s = {f"{r}-{p}": 5.0 + i + (0.5 if p == "int8" else 0.0) for i, r in enumerate(runtimes) for p in ("fp32", "int8")}
+    p50s["r5-int8-fast"] = 2.0  # a recipe variant of the last runtime, the fastest of all
+    screened = {k: scaled(k, p50, 0.1) for k, p50 in p50s.items()}
+    feasible = list(p50s)
+    baselines = {k for k in p50s if k != "r5-int8-fast"}
+    family = {k: k.rsplit("-", 1)[0] if k == "r5-int8-fast" else k.replace("-", " ") for k in feasible}
+    finalists, left_out = strategy.finalists(screened, feasible, baselines, family, Goal())
+    assert len(finalists) == strategy.MAX_FINAL and "r5-int8-fast" in finalists
+    assert finalists[-1] == "r5-int8-fast" and finalists[:-1] == sorted(baselines)[:strategy.MAX_FINAL - 1]
+    assert left_out == sorted(baselines)[strategy.MAX_FINAL - 1:]

@@ -84,7 +84,7 @@ def test_contiguous_memory_format_stays_available_and_agrees(prepared_timm):
     spec, _ = prepared_timm
     batch = input_batch(spec, 2, seed=5)
     session = _load(prepared_timm, runtime=Contiguous())
-    assert session.config["memory_format"] == "contiguous"
+    assert session.config["memory_format"] == "contiguous" and "channels-last" not in session.timed_span
     native = session.prepare_input(batch)
     assert native.is_contiguous() and not native.is_contiguous(memory_format=torch.channels_last)
     np.testing.assert_array_equal(session.infer(batch), _plain_forward(prepared_timm, batch))
