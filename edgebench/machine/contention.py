@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 
 def loadavg() -> list[float] | None:
     try:
@@ -117,7 +119,7 @@ def judge(slices: list[dict[str, Any]], *, threads: int, usable_cpus: int, round
     others = [x["others_cpus"] for x in seen if x["others_cpus"] is not None]
     out = {"cpu_ms_per_call": round(cpu_s * 1000.0 / calls, 4) if calls else None,
            "cpu_over_wall": round(cpu_s / wall_s, 3) if wall_s > 0 else None,
-           "others_cpus_median": round(float(sorted(others)[len(others) // 2]), 3) if others else None,
+           "others_cpus_median": round(float(np.median(others)), 3) if others else None,
            "others_cpus_max": round(max(others), 3) if others else None,
            "loadavg_before": loads[0] if loads else None, "loadavg_after": loads[-1] if loads else None,
            "loadavg_peak": peak_load, "usable_cpus": usable_cpus,
