@@ -70,6 +70,9 @@ def _add_model_args(parser: argparse.ArgumentParser, calib_help: str | None = No
     onnx.add_argument("--interpolation", choices=("nearest", "bilinear", "bicubic"))
     onnx.add_argument("--crop-pct", type=argtypes.crop_pct, help="fraction of the resized image kept by the centre crop, (0, 1]")
     onnx.add_argument("--channel-order", choices=("RGB", "BGR"))
+    onnx.add_argument("--model-config", metavar="YAML",
+                      help="the model's settings (task, preprocessing, decoder) from this file instead of the YAML "
+                           "beside it, e.g. examples/yolox_nano.yaml")
 
 
 def _add_output_args(parser: argparse.ArgumentParser, out_help: str, resume_help: str) -> None:
@@ -267,7 +270,7 @@ def _run_config(args: argparse.Namespace):
                            target_pct=args.median_ci)
     onnx_options: dict[str, Any] = {"input_shape": args.input_shape, "mean": args.mean, "std": args.std,
                                     "interpolation": args.interpolation, "crop_pct": args.crop_pct,
-                                    "channel_order": args.channel_order}
+                                    "channel_order": args.channel_order, "model_config": args.model_config}
     timeouts = {"cell_timeout_s": args.timeout} if args.timeout else {}
     return RunConfig(
         models=tuple(args.model), suite=args.suite, runtimes=tuple(args.runtime) or None,

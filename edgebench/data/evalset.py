@@ -252,13 +252,16 @@ def materialize(paths: list[str], pre: Preprocess, cache_dir: Path, *, labels: l
     from edgebench.data.images import crop_image
 
     geometry = {k: v for k, v in asdict(pre).items() if k in ("input_size", "interpolation", "crop_pct")}
+    if pre.resize != "crop":  # (crop keeps the key it always had: cached crops stay valid)
+        geometry.update(resize=pre.resize, pad_value=pre.pad_value, position=pre.position)
     stamp = [(p, os.path.getsize(p), int(os.path.getmtime(p))) for p in paths]
     key = content_key([geometry, stamp], length=20)
     crops_path = cache_dir / "images" / f"{key}.npy"
     if not crops_path.exists():
         if say:
+            fit = f"crop {pre.crop_pct:.3f}" if pre.resize == "crop" else pre.resize
             say(f"  decoding {len(paths)} images at {pre.input_size[1]}x{pre.input_size[2]} ({pre.interpolation}, "
-                f"crop {pre.crop_pct:.3f})...")
+                f"{fit})...")
 
         def decode(crops: np.ndarray) -> None:
             for i, path in enumerate(paths):
@@ -266,6 +269,10 @@ def materialize(paths: list[str], pre: Preprocess, cache_dir: Path, *, labels: l
 
         _write_npy(crops_path, (len(paths), *pre.input_size[1:], 3), decode)
     ref = {"crops": str(crops_path), "count": len(paths), "key": key, "synthetic": False}
+    if pre.resize != "crop":  # where each image went in the input, so that boxes and masks map back
+        from edgebench.data.images import image_geometry
+
+        ref["geometry"] = [image_geometry(p, pre) for p in paths]
     if labels is not None:
         ref["labels"] = [int(v) for v in labels]
     return ref

@@ -5,7 +5,9 @@ Layouts understood (detected from the folder, never guessed silently):
 - ImageNet validation, flat, with a ground-truth file: ILSVRC's ``LOC_val_solution.csv`` or a plain
   ``filename label`` list (label: class index or synset);
 - any ImageFolder dataset (one folder per class) for a user's own model, the class order from a file or
-  from the sorted folder names (torchvision's ``ImageFolder`` rule).
+  from the sorted folder names (torchvision's ``ImageFolder`` rule);
+- COCO detection: ``annotations/instances_<split>.json`` beside the images' folder; a sample's label is its
+  COCO image id, the classes are the categories in id order (an 80-class detector's class i is the i-th).
 ImageNet labels are indices into the 1000 ILSVRC-2012 synsets in sorted order, as timm and torchvision
 models predict them.
 """
@@ -23,7 +25,7 @@ from edgebench.errors import ConfigError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 SYNSET = re.compile(r"^n\d{8}$")
 GROUND_TRUTH_NAMES = ("LOC_val_solution.csv", "val.txt", "labels.txt", "ground_truth.txt")
-LAYOUTS = ("imagenet-synset-folders", "imagenet-loc-csv", "label-list", "imagefolder")
+LAYOUTS = ("imagenet-synset-folders", "imagenet-loc-csv", "label-list", "imagefolder", "coco")
 
 
 @dataclass(frozen=True)
@@ -34,13 +36,18 @@ class Dataset:
     layout: str
     classes: tuple[str, ...]
     samples: tuple[tuple[str, int], ...]
+    annotations: str = ""  # coco: the instances file (labels are image ids into it)
+    category_ids: tuple[int, ...] = ()  # coco: the category id of each class, in class order
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
     def describe(self) -> dict:
-        return {"root": self.root, "layout": self.layout, "images": len(self.samples), "classes": self.num_classes}
+        described = {"root": self.root, "layout": self.layout, "images": len(self.samples), "classes": self.num_classes}
+        if self.annotations:
+            described.update(annotations=self.annotations, category_ids=list(self.category_ids))
+        return described
 
 
 @lru_cache(maxsize=1)
@@ -66,7 +73,10 @@ def open_dataset(path: str | Path, *, labels: str | Path | None = None, class_ma
         raise ConfigError(f"dataset folder {root} does not exist; pass --data with a folder of images")
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     loose = sorted(p for p in root.iterdir() if _is_image(p))
-    if labels is None and not loose and subdirs:
+    coco = sorted((root / "annotations").glob("instances_*.json")) if (root / "annotations").is_dir() else []
+    if coco and labels is None:
+        dataset = _coco(root, coco)
+    elif labels is None and not loose and subdirs:
         if all(SYNSET.match(d.name) for d in subdirs):
             dataset = _synset_folders(root, subdirs)
         else:
@@ -77,6 +87,28 @@ def open_dataset(path: str | Path, *, labels: str | Path | None = None, class_ma
         raise ConfigError(f"no images found in {root} (looked for {', '.join(IMAGE_SUFFIXES)}); "
                           "point --data at an ImageNet validation folder or an ImageFolder dataset")
     return dataset
+
+
+def _coco(root: Path, files: list[Path]) -> Dataset:
+    import json
+
+    if len(files) > 1:
+        raise ConfigError(f"{root}/annotations holds {len(files)} instances files ({', '.join(f.name for f in files)}); "
+                          "keep one split per dataset folder")
+    try:
+        data = json.loads(files[0].read_text())
+        categories = sorted(data["categories"], key=lambda c: c["id"])
+        images = data["images"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{files[0]} is not a COCO instances file ({exc}); it needs images, annotations and "
+                          "categories") from None
+    by_name = {p.name: p for p in images_under(root) if "annotations" not in p.parts}
+    samples = [(str(by_name[im["file_name"]]), int(im["id"])) for im in images if im["file_name"] in by_name]
+    if not samples:
+        raise ConfigError(f"none of the {len(images)} images of {files[0].name} is under {root}; put the images "
+                          "beside the annotations folder (COCO's val2017/ layout)")
+    return Dataset(str(root), "coco", tuple(c["name"] for c in categories), tuple(sorted(samples)),
+                   annotations=str(files[0]), category_ids=tuple(int(c["id"]) for c in categories))
 
 
 def _synset_folders(root: Path, subdirs: list[Path]) -> Dataset:

@@ -221,7 +221,10 @@ def io_latency_ms(session, batch: np.ndarray, raw, iters: int = IO_ITERS) -> dic
 
 
 def cell_accuracy(session, spec: ModelSpec, batch_size: int, job: dict[str, Any]) -> dict[str, Any]:
-    """Top-1/top-5 on the evaluation images and the comparison with the FP32 reference outputs."""
+    """Top-1/top-5 on the evaluation images and the comparison with the FP32 reference outputs (a detector:
+    COCO mAP and its paired change against the FP32 detections)."""
+    if spec.task == "detect":
+        return _detect_accuracy(session, spec, batch_size, job)
     ref = job["eval"]
     started = time.perf_counter()
     outputs = accuracy.evaluate(session.infer, load_crops(ref), spec.preprocess, batch_size)
@@ -237,14 +240,44 @@ def cell_accuracy(session, spec: ModelSpec, batch_size: int, job: dict[str, Any]
     return summary
 
 
+def _detect_accuracy(session, spec: ModelSpec, batch_size: int, job: dict[str, Any]) -> dict[str, Any]:
+    from edgebench.tasks import detect
+
+    ref, post = job["eval"], detect.Postprocess(**(spec.postprocess or {}))
+    started = time.perf_counter()
+    found, post_ms = detect.detect_all(session.infer, load_crops(ref), spec.preprocess, batch_size,
+                                       ref["geometry"], post)
+    reference = None
+    if job.get("reference_outputs") and Path(job["reference_outputs"]).exists():
+        reference = detect.unpack(np.load(job["reference_outputs"]), len(found))
+    summary = detect.scorer(ref).score(found, reference)
+    summary["postprocess_ms"] = detect.postprocess_summary(post_ms, post)
+    if job.get("predictions_path"):  # every image's boxes, so a later report can re-score any pair of cells
+        np.save(job["predictions_path"], detect.pack(found))
+        summary["predictions"] = Path(job["predictions_path"]).name
+    summary["eval_s"] = round(time.perf_counter() - started, 3)
+    return summary
+
+
 def reference_outputs(job: dict[str, Any]) -> dict[str, Any]:
-    """The ``reference`` job: FP32 outputs of the model's reference runtime on the evaluation images."""
+    """The ``reference`` job: FP32 outputs of the model's reference runtime on the evaluation images (a
+    detector: its detections, packed)."""
     spec = ModelSpec.from_dict(job["model"])
     runtime = get_runtime(job["runtime"])()
     options = SessionOptions(threads=int(job["threads"]), precision="fp32", batch_size=int(job["batch_size"]))
     session = runtime.load(Artifact.from_dict(job["artifact"]), spec, options)
     ref = job["eval"]
     started = time.perf_counter()
+    if spec.task == "detect":
+        from edgebench.tasks import detect
+
+        found, _ = detect.detect_all(session.infer, load_crops(ref), spec.preprocess, options.batch_size,
+                                     ref["geometry"], detect.Postprocess(**(spec.postprocess or {})))
+        np.save(job["out"], detect.pack(found))
+        summary = detect.scorer(ref).score(found)
+        return {"status": "ok", "runtime": job["runtime"], "outputs": job["out"], "metric": "map",
+                "map": summary["map"], "ap50": summary["ap50"], "images": summary["images"],
+                "eval_s": round(time.perf_counter() - started, 3)}
     outputs = accuracy.evaluate(session.infer, load_crops(ref), spec.preprocess, options.batch_size)
     np.save(job["out"], outputs)
     summary = accuracy.summarize(outputs, np.asarray(ref["labels"]), None)

@@ -31,11 +31,14 @@ class TimingProfile:
     warmup_s: float = 1.0
     warmup_max_s: float = 5.0  # a slow model's first call or two are its warm-up
     min_iters: int = 6  # the fewest calls whose extremes bound the median at 95%
-    min_s: float = 3.0  # three rounds at least: a ratio rests on more than one or two turns
-    max_s: float = 15.0  # timed seconds per cell; a cell stopped here records the precision it reached
+    min_s: float = 3.0  # six rounds at least: a ratio rests on more than one or two turns
+    # Timed seconds per cell; a group's cap is this times its cells, so 16 rounds of ``round_s`` at most. A cell
+    # stopped here records the precision it reached. 8 s, not 15 (before issue 22): a ratio's interval comes from
+    # its number of rounds, and 0.5-s rounds give as many (16, then 15) in about half the time.
+    max_s: float = 8.0
     floor_iters: int = 3  # even a capped cell gets this many timed runs
     target_pct: float = 1.0  # stop once the 95% interval of the median is within ±target_pct of it
-    round_s: float = 1.0  # timed seconds per cell and round when a model's cells are interleaved
+    round_s: float = 0.5  # timed seconds per cell and round when a model's cells are interleaved
 
     def __post_init__(self) -> None:
         for name in ("warmup_iters", "min_iters", "floor_iters"):

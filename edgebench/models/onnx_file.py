@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.errors import ConfigError
-from edgebench.models.spec import ModelSpec, Preprocess
+from edgebench.models.spec import POSITIONS, RESIZES, TASKS, ModelSpec, Preprocess
+from edgebench.tasks.detect import DECODERS
 
-YAML_KEYS = ("input_shape", "input_name", "num_classes", "interpolation", "crop_pct", "mean", "std", "channel_order")
+YAML_KEYS = ("input_shape", "input_name", "num_classes", "interpolation", "crop_pct", "mean", "std", "channel_order",
+             "task", "resize", "pad_value", "position", "scale", "decoder", "score_threshold", "nms_iou", "max_det")
+POSTPROCESS_KEYS = ("decoder", "score_threshold", "nms_iou", "max_det")
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -41,11 +44,22 @@ YAML_TYPES = {
     "mean": (lambda v: isinstance(v, list) and all(_is_number(x) for x in v), "[0.485, 0.456, 0.406]"),
     "std": (lambda v: isinstance(v, list) and all(_is_number(x) and x > 0 for x in v), "[0.229, 0.224, 0.225]"),
     "channel_order": (lambda v: isinstance(v, str), "RGB"),
+    "task": (lambda v: v in TASKS, " or ".join(TASKS)),
+    "resize": (lambda v: v in RESIZES, " or ".join(RESIZES)),
+    "pad_value": (lambda v: _is_number(v) and 0 <= v <= 255, "114"),
+    "position": (lambda v: v in POSITIONS, " or ".join(POSITIONS)),
+    "scale": (lambda v: _is_number(v) and v > 0, "255 (inputs in 0-1) or 1 (inputs in 0-255)"),
+    "decoder": (lambda v: v in DECODERS, " or ".join(DECODERS)),
+    "score_threshold": (lambda v: _is_number(v) and 0 <= v < 1, "0.001"),
+    "nms_iou": (lambda v: _is_number(v) and 0 < v <= 1, "0.65"),
+    "max_det": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "100"),
 }
 
 
-def _sidecar(path: Path) -> dict[str, Any]:
-    yaml_path = path.with_suffix(".yaml")
+def _sidecar(path: Path, given: str | None = None) -> dict[str, Any]:
+    yaml_path = Path(given).expanduser() if given else path.with_suffix(".yaml")
+    if given and not yaml_path.is_file():
+        raise ConfigError(f"model config {yaml_path} does not exist; give a YAML file of 'key: value' lines")
     if not yaml_path.exists():
         return {}
     import yaml
@@ -93,7 +107,9 @@ def onnx_spec(path_text: str, options: dict[str, Any]) -> ModelSpec:
     graph_input = inputs[0]
     dims = [d.dim_value if d.HasField("dim_value") else None for d in graph_input.type.tensor_type.shape.dim]
 
-    settings = {**_sidecar(path), **{k: v for k, v in options.items() if v is not None}}
+    given = options.get("model_config")
+    settings = {**_sidecar(path, given), **{k: v for k, v in options.items() if v is not None and k != "model_config"}}
+    yaml_name = Path(given).name if given else path.with_suffix(".yaml").name
     if settings.get("input_shape") is not None:
         shape = settings["input_shape"]
         shape = parse_shape(shape if isinstance(shape, str) else "x".join(str(d) for d in shape))
@@ -102,7 +118,7 @@ def onnx_spec(path_text: str, options: dict[str, Any]) -> ModelSpec:
     else:
         raise ConfigError(
             f"{path} does not fix its input size ({dims}); give it with --input-shape 1x3x224x224 "
-            f"or input_shape in {path.with_suffix('.yaml').name}"
+            f"or input_shape in {yaml_name}"
         )
     chw = tuple(int(d) for d in shape[-3:])
     if len(dims) == 4 and any(d and d != s for d, s in zip(dims[1:], chw)):
@@ -114,7 +130,17 @@ def onnx_spec(path_text: str, options: dict[str, Any]) -> ModelSpec:
     if "num_classes" not in settings and len(out_dims) == 2 and out_dims[1]:
         settings["num_classes"] = out_dims[1]  # a classifier's (N, classes) output says how many classes
     preprocess = Preprocess.from_dict({**settings, "input_size": chw})
+    task = settings.get("task") or "classify"
+    postprocess = {k: settings[k] for k in POSTPROCESS_KEYS if settings.get(k) is not None} or None
+    if task == "detect":
+        if "decoder" not in (postprocess or {}):
+            raise ConfigError(f"{path}: a detector needs its output decoder; add decoder: {' or '.join(DECODERS)} "
+                              f"to {yaml_name}")
+    elif postprocess:
+        raise ConfigError(f"{path}: {', '.join(sorted(postprocess))} apply to detectors; add task: detect to "
+                          f"{yaml_name} or remove them")
     return ModelSpec(
-        id=f"onnx:{path}", source="onnx", name=str(path.resolve()), preprocess=preprocess,
+        id=f"onnx:{path}", source="onnx", name=str(path.resolve()), preprocess=preprocess, task=task,
         num_classes=int(settings.get("num_classes") or 1000), input_name=graph_input.name, fixed_batch=fixed_batch,
+        postprocess=postprocess,
     )

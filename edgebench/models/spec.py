@@ -14,6 +14,11 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 SOURCES = ("timm", "torchvision", "onnx")
+TASKS = ("classify", "detect")
+# How an image is fitted to the input: "crop" (resize the shorter side, centre-crop: timm, torchvision),
+# "letterbox" (fit whole, keep the aspect ratio, pad: detectors), "stretch" (resize to the input, ratio lost).
+RESIZES = ("crop", "letterbox", "stretch")
+POSITIONS = ("top-left", "center")  # where a letterboxed image sits on its canvas (YOLOX: top-left)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,6 +31,10 @@ class Preprocess:
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     channel_order: str = "RGB"
+    resize: str = "crop"
+    pad_value: int = 114  # letterbox: the canvas's grey level
+    position: str = "center"  # letterbox: where the image sits
+    scale: float = 255.0  # pixels are divided by this before mean/std (1 for models that take 0-255)
 
     def __post_init__(self) -> None:
         if len(self.input_size) != 3 or any(int(d) <= 0 for d in self.input_size):
@@ -41,6 +50,14 @@ class Preprocess:
             raise ConfigError("std values must be positive")
         if self.channel_order not in ("RGB", "BGR"):
             raise ConfigError(f"channel_order must be RGB or BGR, got {self.channel_order!r}")
+        if self.resize not in RESIZES:
+            raise ConfigError(f"resize must be one of {', '.join(RESIZES)}, got {self.resize!r}")
+        if self.position not in POSITIONS:
+            raise ConfigError(f"position must be one of {', '.join(POSITIONS)}, got {self.position!r}")
+        if not 0 <= self.pad_value <= 255:
+            raise ConfigError(f"pad_value must be a grey level in 0-255, got {self.pad_value!r}")
+        if not self.scale > 0:
+            raise ConfigError(f"scale must be positive (255 for inputs in 0-1, 1 for 0-255), got {self.scale!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Preprocess":
@@ -64,8 +81,10 @@ class ModelSpec:
     source: str
     name: str
     preprocess: Preprocess = field(default_factory=Preprocess)
-    task: str = "classification"
+    task: str = "classify"
     num_classes: int = 1000
+    # How raw outputs become a task's predictions (detect: decoder, score_threshold, nms_iou, max_det).
+    postprocess: dict[str, Any] | None = None
     reference: dict[str, Any] | None = None
     available: bool = True
     unavailable_reason: str = ""
@@ -79,6 +98,8 @@ class ModelSpec:
     def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
         data = dict(data)
         data["preprocess"] = Preprocess.from_dict(data.get("preprocess") or {})
+        if data.get("task") == "classification":  # records written before tasks had short names
+            data["task"] = "classify"
         return cls(**data)
 
     @property

@@ -23,6 +23,38 @@ from edgebench.models.spec import ModelSpec
 from edgebench.pipeline.plan import Cell, engine_batches, need_calibration
 from edgebench.results.schema import precision_label
 from edgebench.runtimes import get_runtime
+from edgebench.tasks import headline
+
+SYNTHETIC_CALIB_IMAGES = 64  # without images, INT8 builds calibrate on this many synthetic crops (speed only)
+
+
+def dataset_mismatch(spec: ModelSpec, images: ImageSets) -> str | None:
+    """Why a model cannot be scored on the run's labelled images (None: it can)."""
+    coco = images.dataset.get("layout") == "coco"
+    if spec.task == "detect" and not coco:
+        return ("a detector is scored on COCO-format boxes; give --data a folder with annotations/instances_*.json "
+                "beside its images")
+    if spec.task == "detect":
+        import importlib.util
+
+        if importlib.util.find_spec("pycocotools") is None:
+            return "detectors are scored with pycocotools, which is not installed: pip install 'edgebench[tasks]'"
+    if spec.task == "classify" and coco:
+        return "a classifier is scored on class labels, not COCO boxes; give --data an ImageNet or ImageFolder dataset"
+    if images.num_classes and spec.num_classes != images.num_classes:
+        return (f"the model predicts {spec.num_classes} classes but the dataset has {images.num_classes}; give a "
+                "dataset of the model's classes")
+    return None
+
+
+def eval_ref(spec: ModelSpec, images: ImageSets, cache: Path, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The evaluation images' crops for ``spec`` and what scoring them needs (COCO: the annotations file and the
+    category id of each of the model's classes; the labels are then image ids)."""
+    ref = materialize([p for p, _ in images.eval_samples], spec.preprocess, cache,
+                      labels=[label for _, label in images.eval_samples], say=say)
+    if images.dataset.get("annotations"):
+        ref.update(annotations=images.dataset["annotations"], category_ids=images.dataset["category_ids"])
+    return ref
 
 
 def thread_env(threads: int) -> dict[str, str]:
@@ -77,6 +109,10 @@ class LocalBuild:
     def needs_calibration(self, cells: list[Cell]) -> bool:
         return need_calibration(cells)
 
+    def calibration_count(self) -> int:
+        """How many images an INT8 build calibrates on: the run's calibration images, or the synthetic crops."""
+        return len(self.images.calib_paths) or min(self.config.calib_size, SYNTHETIC_CALIB_IMAGES)
+
     def model_inputs(self, spec: ModelSpec, prepared: dict[str, Any], cells: list[Cell],
                      reference_dir: Path | None = None) -> dict[str, Any]:
         """Per model: the evaluation crops and FP32 reference outputs (when ``reference_dir`` is given and
@@ -85,18 +121,17 @@ class LocalBuild:
         inputs: dict[str, Any] = {}
         images = self.images
         if images.has_eval and reference_dir is not None:
-            if images.num_classes and spec.num_classes != images.num_classes:
-                inputs["eval_error"] = (f"the model predicts {spec.num_classes} classes but the dataset has "
-                                        f"{images.num_classes}; give a dataset of the model's classes")
+            mismatch = dataset_mismatch(spec, images)
+            if mismatch:
+                inputs["eval_error"] = mismatch
             else:
-                inputs["eval"] = materialize([p for p, _ in images.eval_samples], spec.preprocess, cache,
-                                             labels=[label for _, label in images.eval_samples], say=self.say)
+                inputs["eval"] = eval_ref(spec, images, cache, say=self.say)
                 inputs["reference"] = self.reference(spec, prepared, inputs["eval"], reference_dir)
         if self.needs_calibration(cells):
             if images.calib_paths:
                 inputs["calibration"] = materialize(list(images.calib_paths), spec.preprocess, cache, say=self.say)
             else:
-                inputs["calibration"] = synthetic_crops(min(self.config.calib_size, 64), spec.preprocess,
+                inputs["calibration"] = synthetic_crops(self.calibration_count(), spec.preprocess,
                                                         self.config.seed, cache)
         return inputs
 
@@ -106,8 +141,7 @@ class LocalBuild:
         report on): their crops and FP32 reference outputs, and what the records say of them (``eval_images``, the
         images' description; ``eval_images_file``, their list in the run folder). Merged over ``model_inputs``' for
         the groups measured on them (``Sweep.measure_group`` takes the inputs per group)."""
-        crops = materialize([p for p, _ in images.eval_samples], spec.preprocess, self.config.cache_path,
-                            labels=[label for _, label in images.eval_samples])
+        crops = eval_ref(spec, images, self.config.cache_path)
         inputs = {"eval": crops, "reference": self.reference(spec, prepared, crops, reference_dir),
                   "eval_images": images.describe()}
         if images_file is not None:
@@ -128,7 +162,7 @@ class LocalBuild:
         record = run_isolated(job, self.log_dir / slug(spec.id + "-reference"),
                               timeout_s=self.config.prepare_timeout_s, env=thread_env(self.threads))
         if record["status"] == "ok":
-            self.say(f"  reference top-1 {record['top1']:.2%}, top-5 {record['top5']:.2%}")
+            self.say(f"  reference {headline(record)}")
         else:
             self.say(f"  FAILED to compute the reference outputs: {record['reason']}")
         return record

@@ -4,7 +4,9 @@ The progress display turns these weights into time left by the rate at which the
 only their proportions matter. A call's cost is taken as the model's parameters times its input pixels times the
 batch (within 15% of the measured ONNX Runtime p50 ratios between MobileNetV2, ResNetV2-50, Inception-v3 and
 EfficientNet-B7 on the development machine); a group of lockstep rounds lasts until its cap for fast calls, and
-its floor of calls for slow ones; an INT8 cell carries its calibration, which runs the model once per image.
+its floor of calls for slow ones; an INT8 cell carries its quantisation, which runs the model once per calibration
+image and about three times that again in the quantiser's own passes (ONNX Runtime's and NNCF's quantisation of
+the reference table's models took 190-1280 single-image calls for 64 images on the development machine).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ UNKNOWN_PARAMS_M = 5.0  # a model without a published parameter count
 PYTORCH_FACTOR = 2.0  # eager PyTorch took 2-8x ONNX Runtime's time per call on the reference table's models
 LOAD_S = 2.0  # starting a worker and loading the artifact
 SKIPPED_S = 0.05
+QUANTIZE_CALLS_PER_IMAGE = 4.0  # single-image calls a quantiser's time is worth, per calibration image
 
 
 def call_s(cell: Cell, batch: int | None = None) -> float:
@@ -37,5 +40,6 @@ def cell_seconds(cell: Cell, profile: TimingProfile, calib_images: int = 0) -> f
     # Fast calls: the group runs five rounds at least (a ratio's interval) and often to its cap; slow ones stop at
     # their floor of calls, each round one call.
     timed = max(profile.floor_iters * call, min(profile.max_s, max(profile.min_s, 5 * profile.round_s)))
-    calibration = calib_images * call_s(cell, batch=1) if cell.precision.startswith("int8") else 0.0
+    calibration = (QUANTIZE_CALLS_PER_IMAGE * calib_images * call_s(cell, batch=1)
+                   if cell.precision.startswith("int8") else 0.0)
     return LOAD_S + warmup + timed + calibration

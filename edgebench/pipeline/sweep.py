@@ -108,7 +108,13 @@ class Sweep:
                  f"±{self.config.profile.target_pct:g}%), results in {self.run_dir}")
         self._say_images(todo)
         if self.progress:
-            self.work = {c.key: cell_seconds(c, self.config.profile, self.config.calib_size) for c in todo}
+            # A model's quantised artifact serves all its batch sizes: its quantisation weighs on the first cell.
+            quantised, calib = set(), self.build.calibration_count()
+            self.work = {}
+            for c in todo:
+                first = (c.model.id, c.runtime, c.precision, c.variant) not in quantised
+                quantised.add((c.model.id, c.runtime, c.precision, c.variant))
+                self.work[c.key] = cell_seconds(c, self.config.profile, calib if first else 0)
             self.progress.add_work(sum(self.work.values()), cells=len(todo))
         for spec in self.specs:
             pending = [c for c in todo if c.model.id == spec.id]
@@ -307,7 +313,13 @@ def progress_line(record: dict[str, Any]) -> str:
         if record.get("device_latency_ms"):
             body += f"  GPU compute p50 {record['device_latency_ms']['p50']:.3f} ms"
         acc = record.get("accuracy") or {}
-        if acc:
+        if acc.get("metric") == "map":
+            body += f"  mAP {acc['map']:.3f}"
+            change = (acc.get("vs_reference") or {}).get("map_change")
+            if change:
+                body += f" ({change['delta'] * 100:+.2f} pt, {change['verdict']})"
+            body += f"  decode+NMS p50 {acc['postprocess_ms']['p50']:.2f} ms"
+        elif acc:
             body += f"  top-1 {acc['top1']:.2%}"
             versus = acc.get("vs_reference") or {}
             if versus:

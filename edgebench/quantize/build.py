@@ -20,7 +20,7 @@ from edgebench.machine.memory import lifetime_peak_rss_mb
 from edgebench.models.spec import ModelSpec
 from edgebench.quantize.base import CalibrationData, QuantOptions, get_recipe
 
-QUANTIZE_VERSION = 1  # bump when a recipe's code changes, to invalidate caches
+QUANTIZE_VERSION = 2  # bump when a recipe's code changes, to invalidate caches
 
 
 def source_identity(artifact: Artifact) -> str:

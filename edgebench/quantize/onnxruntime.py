@@ -27,10 +27,15 @@ def _has_vnni() -> bool:
     return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
 
 
+PER_CHANNEL_OPSET = 13
+
+
 def _without_value_info(path: str, out_dir: Path) -> tuple[str, float]:
     """A copy without the exporter's intermediate shapes: the quantisers rewrite nodes (Gemm → MatMul) and
     then re-run shape inference, which fails against the stale shapes (onnx InferenceError). Also returns
-    the model's activation megabytes per image, read from those shapes before they go."""
+    the model's activation megabytes per image, read from those shapes before they go. A model of an older
+    opset (YOLOX-Nano's 11) is converted to 13 with onnx's version converter first: ONNX Runtime's quantiser
+    writes per-axis DequantizeLinear nodes, which older opsets reject when the model loads."""
     import onnx
 
     from edgebench.quantize.memory import activation_mb_per_image
@@ -38,6 +43,11 @@ def _without_value_info(path: str, out_dir: Path) -> tuple[str, float]:
     model = onnx.load(path)
     activation_mb = activation_mb_per_image(model)
     del model.graph.value_info[:]
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), PER_CHANNEL_OPSET)
+    if opset < PER_CHANNEL_OPSET:  # per-channel (and per-axis) DequantizeLinear needs opset 13
+        from onnx import version_converter
+
+        model = version_converter.convert_version(model, PER_CHANNEL_OPSET)
     out = out_dir / "source.onnx"
     onnx.save(model, str(out))
     return str(out), activation_mb
@@ -90,7 +100,8 @@ def quantize_qdq(source_path: str, spec: ModelSpec, calibration: CalibrationData
     # Min/max keeps only each tensor's reduced range per call: memory follows the batch. The histogram
     # calibrators keep every image's full outputs until the end: memory follows the number of images.
     histogram = s["calibration"] != "minmax"
-    memory = bound(activation_mb, largest_batch=1 if histogram else MINMAX_BATCH, keeps_outputs=histogram)
+    largest = 1 if histogram else min(MINMAX_BATCH, spec.fixed_batch or MINMAX_BATCH)  # a fixed batch takes no other
+    memory = bound(activation_mb, largest_batch=largest, keeps_outputs=histogram)
     calibration.batch_size = memory.batch
     used = len(calibration)
     if memory.max_images is not None and memory.max_images < used:

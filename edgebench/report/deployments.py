@@ -174,9 +174,36 @@ class Deployment:
     def top5(self) -> float | None:
         return _pct(self.accuracy.get("top5"))
 
+    # -- the task's own figures (classify: top-1/top-5; detect: COCO mAP/AP50), in points -------------------
+    @property
+    def task(self) -> str:
+        return "detect" if self.accuracy.get("metric") == "map" else "classify"
+
+    @property
+    def score(self) -> float | None:
+        """The task's main figure in points: top-1 %, or COCO mAP@[.5:.95] x 100."""
+        return _pct(self.accuracy.get("map")) if self.task == "detect" else self.top1
+
+    @property
+    def score_ci(self) -> list[float]:
+        interval = self.accuracy.get("map_ci95" if self.task == "detect" else "top1_ci95") or []
+        return [v * 100 for v in interval] if len(interval) == 2 else []
+
+    @property
+    def second_score(self) -> float | None:
+        """Top-5 %, or AP50 x 100."""
+        return _pct(self.accuracy.get("ap50")) if self.task == "detect" else self.top5
+
+    @property
+    def score_change(self) -> dict[str, Any]:
+        """The paired change of the main figure against the model's FP32 (fractions, as recorded)."""
+        if self.task == "detect":
+            return (self.accuracy.get("vs_reference") or {}).get("map_change") or {}
+        return self.change
+
     @property
     def representative(self) -> bool:
-        return self.top1 is not None and self.accuracy.get("representative", True)
+        return self.score is not None and self.accuracy.get("representative", True)
 
     @property
     def change(self) -> dict[str, Any]:
@@ -203,6 +230,9 @@ class Deployment:
                                "eval_set_id": self.eval_set.eval_id if self.eval_set else None,
                                "eval_set": self.eval_set.label if self.eval_set else None,
                                "untrusted": "; ".join(self.untrusted)}
+        if self.task == "detect":
+            out.update(task="detect", map_pct=self.score, ap50_pct=self.second_score,
+                       map_delta_pt=_pct(self.score_change.get("delta")), map_delta_verdict=self.score_change.get("verdict"))
         for batch in self.batch_sizes:
             for stat in ("p50", "p99"):
                 out[f"b{batch}_{stat}_ms"] = self.latency(batch, stat)

@@ -21,20 +21,29 @@ def _batches(deps: list[Deployment]) -> tuple[int, int | None]:
     return small, (big if big != small else None)
 
 
-def _accuracy_cells(d: Deployment) -> list[Cell]:
+def _accuracy_cells(d: Deployment, named: bool = False) -> list[Cell]:
+    """The task's main figure with its interval, its second figure, and the paired change against FP32
+    (``named``: in a table of several tasks, a detector's figure says it is a mAP)."""
     if not d.accuracy:
         return [Cell(""), Cell(""), Cell("")]
-    if d.top1 is None:
+    if d.score is None:
         return [Cell("not measured"), Cell(""), Cell("")]
     mark = "" if d.representative else " *"
-    interval = d.accuracy.get("top1_ci95") or ()
-    bounds = f" [{interval[0] * 100:.1f}, {interval[1] * 100:.1f}]" if len(interval) == 2 else ""
-    top1 = Cell(f"{d.top1:.2f}{bounds}{mark}", d.top1)
-    if d.top1_delta is None:
-        return [top1, num(d.top5, 2), Cell("")]
-    p_value = d.change.get("p_value")
-    detail = ", ".join(x for x in (d.change.get("verdict"), p_value is not None and f"p={p_value:.2g}") if x)
-    return [top1, num(d.top5, 2), Cell(f"{d.top1_delta:+.2f}" + (f" ({detail})" if detail else ""), d.top1_delta)]
+    interval = d.score_ci
+    bounds = f" [{interval[0]:.1f}, {interval[1]:.1f}]" if len(interval) == 2 else ""
+    name = "mAP " if d.task == "detect" and named else ""
+    main = Cell(f"{name}{d.score:.2f}{bounds}{mark}", d.score)
+    change = d.score_change
+    delta = _pct(change.get("delta"))
+    if delta is None:
+        return [main, num(d.second_score, 2), Cell("")]
+    p_value = change.get("p_value")
+    detail = ", ".join(x for x in (change.get("verdict"), p_value is not None and f"p={p_value:.2g}") if x)
+    return [main, num(d.second_score, 2), Cell(f"{delta:+.2f}" + (f" ({detail})" if detail else ""), delta)]
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else value * 100.0
 
 
 def _speedup(value: float | None, ci: dict[str, Any] | None = None, note: str = "") -> Cell:
@@ -50,7 +59,7 @@ def _has_gpu(deps: list[Deployment]) -> bool:
     return any(d.device_kind == "gpu" for d in deps)
 
 
-def _row(d: Deployment, small: int, big: int | None, gpu: bool) -> list[Cell]:
+def _row(d: Deployment, small: int, big: int | None, gpu: bool, named: bool = False) -> list[Cell]:
     """The cells under ``_columns``: with one batch size (``big`` None), its columns once."""
     slower = (d.cells.get(small) or {}).get("slower_than_fp32")
     row = [_p50(d, small, 2), num(d.latency(small, "p99"), 2)]
@@ -60,31 +69,40 @@ def _row(d: Deployment, small: int, big: int | None, gpu: bool) -> list[Cell]:
         row += [num(d.device_latency(big), 2), num(d.gpu_memory(big), 0)] if big is not None else \
             [num(d.gpu_memory(small), 0)]
     row += [num(d.memory(small), 0), *([num(d.memory(big), 0)] if big is not None else []), num(d.size_mb, 2),
-            *_accuracy_cells(d),
+            *_accuracy_cells(d, named),
             _speedup(d.speedup_vs_fp32(small), d.speedup_vs_fp32_ci(small), " (slower)" if slower else ""),
             _speedup(d.speedup_vs_pytorch(small), d.speedup_vs_pytorch_ci(small))]
     return row + ([_speedup(d.speedup_vs_pytorch(big), d.speedup_vs_pytorch_ci(big))] if big is not None else [])
 
 
-def _columns(small: int, big: int | None, gpu: bool, on: str) -> list[str]:
+# The accuracy columns' headers by the tasks in a table: its main figure, its second, the paired change.
+_ACCURACY_HEADERS = {
+    frozenset({"classify"}): ("Top-1 %{on} [95% CI]", "Top-5 %{on}", "Δ top-1 vs FP32 (pt)"),
+    frozenset({"detect"}): ("COCO mAP{on} [95% CI]", "AP50{on}", "Δ mAP vs FP32 (pt)"),
+}
+_MIXED_HEADERS = ("Top-1 % or mAP{on} [95% CI]", "Top-5 % or AP50{on}", "Δ vs FP32 (pt)")
+
+
+def _columns(small: int, big: int | None, gpu: bool, on: str, tasks: frozenset[str] = frozenset({"classify"})) -> list[str]:
     """Latency columns are host time per call; with GPU runtimes, the CUDA-event time of the kernels follows.
     ``on`` names the evaluation set of the accuracy columns when the table has one. With one batch size
     (``big`` None) each column appears once, under that batch's name."""
+    main, second, delta = (h.format(on=on) for h in _ACCURACY_HEADERS.get(tasks, _MIXED_HEADERS))
     if big is None:
         gpu_columns = [f"b{small} GPU compute p50 (ms)", f"b{small} GPU memory (MB)"]
         return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", f"img/s at b{small}", *(gpu_columns if gpu else []),
-                f"b{small} peak RSS (MB)", "Size (MB)", f"Top-1 %{on} [95% CI]", f"Top-5 %{on}",
-                "Δ top-1 vs FP32 (pt)", f"b{small} vs own FP32", f"b{small} vs PyTorch FP32"]
+                f"b{small} peak RSS (MB)", "Size (MB)", main, second,
+                delta, f"b{small} vs own FP32", f"b{small} vs PyTorch FP32"]
     gpu_columns = [f"b{small} GPU compute p50 (ms)", f"b{big} GPU compute p50 (ms)", f"b{big} GPU memory (MB)"]
     return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", f"ms / batch {big}", f"img/s at b{big}",
             *(gpu_columns if gpu else []),
-            f"b{small} peak RSS (MB)", f"b{big} peak RSS (MB)", "Size (MB)", f"Top-1 %{on} [95% CI]", f"Top-5 %{on}",
-            "Δ top-1 vs FP32 (pt)", f"b{small} vs own FP32", f"b{small} vs PyTorch FP32", f"b{big} vs PyTorch FP32"]
+            f"b{small} peak RSS (MB)", f"b{big} peak RSS (MB)", "Size (MB)", main, second,
+            delta, f"b{small} vs own FP32", f"b{small} vs PyTorch FP32", f"b{big} vs PyTorch FP32"]
 
 
 def eval_sets(deps: list[Deployment]) -> list[EvalSet]:
     """The evaluation sets of the deployments' top-1, in first-seen order."""
-    return list(dict.fromkeys(d.eval_set for d in deps if d.top1 is not None and d.eval_set is not None))
+    return list(dict.fromkeys(d.eval_set for d in deps if d.score is not None and d.eval_set is not None))
 
 
 def marked(name: str, untrusted: bool) -> Cell:
@@ -101,16 +119,19 @@ def _table(deps: list[Deployment], fields: tuple[str, ...]) -> Table:
     gpu = _has_gpu(deps)
     sets = eval_sets(deps)
     on = f" on {sets[0].label}" if len(sets) == 1 else ""
-    columns = _columns(small, big, gpu, on)
+    tasks = frozenset(d.task for d in deps if d.accuracy) or frozenset({"classify"})
+    columns = _columns(small, big, gpu, on, tasks)
+    named = len(tasks) > 1
     if len(sets) > 1:
-        names = [*names, "Top-1 measured on"]
+        names = [*names, "Accuracy measured on" if named else "mAP measured on" if tasks == {"detect"}
+                 else "Top-1 measured on"]
     rows = []
     for d in deps:
         first, *rest = (text(getattr(d, f)) for f in fields)
         row = [marked(first.text, bool(d.untrusted)), *rest]
         if len(sets) > 1:
-            row.append(text(d.eval_set.label if d.eval_set and d.top1 is not None else ""))
-        rows.append([*row, *_row(d, small, big, gpu)])
+            row.append(text(d.eval_set.label if d.eval_set and d.score is not None else ""))
+        rows.append([*row, *_row(d, small, big, gpu, named)])
     return Table(columns=[*names, *columns], rows=rows, numeric=set(range(len(names), len(names) + len(columns))))
 
 

@@ -83,6 +83,8 @@ def base_record(cell: "Cell", config: "RunConfig", threads: int, prepared: dict[
         "contention": None,  # CPU use of the cell and of other processes per slice, rounds left out; busy: included
         "input": {"shape": list(cell.model.input_shape), "seed": config.seed, "kind": "seeded N(0,1) tensor"},
         "preprocess": cell.model.to_dict()["preprocess"],
+        "task": cell.model.task,  # classify or detect: what ``accuracy`` holds (top-1/top-5, or COCO mAP/AP50)
+        "postprocess": cell.model.postprocess,  # detect: decoder, score threshold, NMS IoU, detections kept
         "reference": {k: reference.get(k) for k in REFERENCE_FIELDS} if reference else None,
         "finished_at": None,
         "environment": environment,

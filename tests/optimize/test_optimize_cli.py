@@ -10,7 +10,7 @@ import pytest
 
 from conftest import run_cli
 
-BUDGET_MIN = 4
+BUDGET_MIN = 2
 
 
 @pytest.fixture(scope="module")

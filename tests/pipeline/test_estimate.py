@@ -2,10 +2,12 @@
 floor of calls for slow ones, the group's rounds for fast ones, and an INT8 cell's calibration."""
 from __future__ import annotations
 
+import pytest
+
 from edgebench.config import RunConfig
 from edgebench.harness.timing import PROFILES
 from edgebench.models.registry import resolve_suite
-from edgebench.pipeline.estimate import call_s, cell_seconds
+from edgebench.pipeline.estimate import QUANTIZE_CALLS_PER_IMAGE, call_s, cell_seconds
 from edgebench.pipeline.plan import plan
 
 
@@ -33,4 +35,5 @@ def test_slow_cells_weigh_their_floor_of_calls_and_int8_its_calibration():
     assert cell_seconds(slow, profile) >= (profile.floor_iters + 1) * call_s(slow)
     int8 = cells["timm:tf_efficientnet_b7|onnxruntime|int8|b1"]
     fp32 = cells["timm:tf_efficientnet_b7|onnxruntime|fp32|b1"]
-    assert cell_seconds(int8, profile, calib_images=64) - cell_seconds(fp32, profile) == 64 * call_s(int8)
+    assert cell_seconds(int8, profile, calib_images=64) - cell_seconds(fp32, profile) == pytest.approx(
+        QUANTIZE_CALLS_PER_IMAGE * 64 * call_s(int8))

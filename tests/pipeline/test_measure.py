@@ -3,6 +3,7 @@ restarted each round when memory is short, and the stopping rule (precision reac
 from __future__ import annotations
 
 import json
+import time
 
 from conftest import FAST, run_cli
 
@@ -88,7 +89,6 @@ def test_ctrl_c_mid_group_keeps_the_finished_groups_and_resume_measures_the_rest
     import signal
     import subprocess
     import sys
-    import time
 
     from conftest import REPO
 
@@ -160,26 +160,42 @@ def test_a_group_runs_in_lockstep_until_its_ratios_are_known_too(tiny_onnx, tmp_
     assert ratio["half_width_pct"] <= 50
 
 
-def test_a_neighbour_that_takes_the_cpus_is_seen_and_its_rounds_left_out(tiny_onnx, tmp_path):
-    """A real busy process beside the group for its first seconds: each cell's slices it overlapped are left out of
+def test_a_neighbour_that_takes_the_cpus_is_seen_and_its_rounds_left_out(tiny_onnx, tmp_path, monkeypatch):
+    """A real busy process beside the group for its first rounds: each cell's slices it overlapped are left out of
     the cell's p50 and its ratios (their samples kept in the round), later rounds are kept, busy stays false, and
-    the ratio pairs only the rounds both cells kept."""
+    the ratio pairs only the rounds both cells kept. The neighbours are tied to the rounds (they spin from before
+    round 0 until round 3 begins), not to a wall-clock span that worker start-up on a slow machine could use up."""
     import subprocess
     import sys
 
     from edgebench.config import make_profile
     from edgebench.machine.env import usable_cpus
+    from edgebench.pipeline import measure
 
-    neighbours = []
+    stop, neighbours = tmp_path / "stop", []
+    spin = ("import os, sys, time\nopen(sys.argv[1], 'w').close()\n"
+            "while not os.path.exists(sys.argv[2]): pass")
+    slice_ = measure.GroupMeasure._slice
 
-    def start_neighbours():  # one spinning process per usable CPU, for 2.5 s
-        spin = "import time\nend = time.time() + 2.5\nwhile time.time() < end: pass"
-        neighbours.extend(subprocess.Popen([sys.executable, "-c", spin]) for _ in range(usable_cpus()))
+    def slice_beside_neighbours(self, state, number):
+        if number == 0 and not neighbours:  # one spinning process per usable CPU, running before the round starts
+            ready = [tmp_path / f"ready{i}" for i in range(usable_cpus())]
+            neighbours.extend(subprocess.Popen([sys.executable, "-c", spin, str(r), str(stop)]) for r in ready)
+            deadline = time.monotonic() + 60
+            while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        if number == 3 and not stop.exists():
+            stop.touch()
+            for proc in neighbours:
+                proc.wait(timeout=30)
+        return slice_(self, state, number)
 
+    monkeypatch.setattr(measure.GroupMeasure, "_slice", slice_beside_neighbours)
     profile = make_profile("quick", min_iters=6, min_s=0.0, max_s=6.0, round_s=0.25, target_pct=50)
     try:
-        records = _group(tiny_onnx, tmp_path, profile, before=start_neighbours)
+        records = _group(tiny_onnx, tmp_path, profile)
     finally:
+        stop.touch()
         for proc in neighbours:
             proc.wait(timeout=30)
     for record in records.values():

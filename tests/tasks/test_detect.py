@@ -1,0 +1,160 @@
+"""Detection: YOLOX's decoding and NMS, COCO mAP from pycocotools with intervals over images, and a real
+detector (YOLOX-Nano, the shared COCO images) measured through `edgebench run` on ONNX Runtime and OpenVINO."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FAST, REPO, run_cli
+
+SHARED = (REPO / ".." / "shared").resolve()  # beside the project; never copied into it
+YOLOX = SHARED / "models" / "yolox_nano.onnx"
+COCO = SHARED / "data" / "coco-val-80"
+CONFIG = REPO / "examples" / "yolox_nano.yaml"
+needs_shared = pytest.mark.skipif(not (YOLOX.exists() and COCO.exists()),
+                                  reason=f"the shared YOLOX-Nano model and COCO images are not at {SHARED}")
+
+
+def test_yolox_decoding_places_a_box_where_its_cell_says():
+    from edgebench.tasks.detect import decode_yolox
+
+    raw = np.full((52 * 52 + 26 * 26 + 13 * 13, 85), -20.0, np.float32)
+    raw[:, 2:4] = 0.0
+    anchor = 52 * 52 + 3 * 26 + 5  # stride 16, row 3, column 5
+    raw[anchor, :5] = [0.5, 0.25, np.log(2.0), 0.0, 1.0]
+    raw[anchor, 5 + 7] = 0.9
+    boxes, scores, classes = decode_yolox(raw, (416, 416))
+    # centre ((0.5 + 5) x 16, (0.25 + 3) x 16) = (88, 52); size (2 x 16, 1 x 16)
+    np.testing.assert_allclose(boxes[anchor], [72.0, 44.0, 104.0, 60.0], atol=1e-4)
+    assert classes[anchor] == 7 and scores[anchor] == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="anchors"):
+        decode_yolox(raw[:-1], (416, 416))
+
+
+def test_nms_is_class_wise_and_keeps_the_best_score():
+    from edgebench.tasks.detect import nms
+
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
+    scores = np.array([0.8, 0.9, 0.7, 0.6], np.float32)
+    classes = np.array([0, 0, 1, 0])
+    assert nms(boxes, scores, classes, iou=0.65, max_det=100).tolist() == [1, 2, 3]  # box 0 overlaps box 1
+    assert nms(boxes, scores, classes, iou=0.65, max_det=2).tolist() == [1, 2]
+
+
+def test_letterbox_keeps_the_aspect_ratio_and_maps_back(tmp_path):
+    from PIL import Image
+
+    from edgebench.data.images import crop_image, image_geometry
+    from edgebench.models.spec import Preprocess
+
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (200, 100), (255, 0, 0)).save(path)
+    pre = Preprocess(input_size=(3, 64, 64), resize="letterbox", position="top-left", pad_value=114)
+    canvas = crop_image(str(path), pre)
+    assert canvas.shape == (64, 64, 3)
+    assert (canvas[:32] == [255, 0, 0]).all() and (canvas[32:] == 114).all()  # the image on top, grey below
+    assert image_geometry(str(path), pre) == [0.32, 0.32, 0.0, 0.0, 200, 100]
+    centred = Preprocess(input_size=(3, 64, 64), resize="letterbox")
+    assert image_geometry(str(path), centred)[2:4] == [0.0, 16.0]
+
+
+def _scorer(images: int | None = None):
+    from edgebench.data.layouts import open_dataset
+    from edgebench.tasks.detect import scorer
+
+    dataset = open_dataset(COCO)
+    ref = {"annotations": dataset.annotations, "category_ids": list(dataset.category_ids),
+           "labels": [image_id for _, image_id in dataset.samples[:images]]}
+    return dataset, scorer(ref)
+
+
+@needs_shared
+def test_the_ground_truth_scores_one_and_a_paired_loss_shows():
+    """The annotations themselves as detections score mAP 1; dropping every other image's boxes is a
+    significant drop against them, with a paired interval below zero."""
+    dataset, coco = _scorer(images=30)
+    assert dataset.layout == "coco" and dataset.num_classes == 80 and len(dataset.samples) == 80
+    index = {c: i for i, c in enumerate(dataset.category_ids)}
+    truth = []
+    for image_id in coco.image_ids:
+        anns = [a for a in coco.gt.imgToAnns[image_id] if not a.get("iscrowd")]
+        truth.append(np.array([[*a["bbox"], 1.0, index[a["category_id"]]] for a in anns], np.float32).reshape(-1, 6))
+    perfect = coco.score(truth, truth)
+    assert perfect["map"] == pytest.approx(1.0) and perfect["vs_reference"]["map_change"]["delta"] == 0
+    halved = [d if i % 2 else d[:0] for i, d in enumerate(truth)]
+    worse = coco.score(halved, truth)
+    change = worse["vs_reference"]["map_change"]
+    assert change["delta"] < -0.2 and change["ci95"][1] < 0 and change["verdict"] == "significant drop"
+    assert worse["map_ci95"][0] <= worse["map"] <= worse["map_ci95"][1]
+
+
+@needs_shared
+def test_yolox_nano_matches_the_hand_measured_map():
+    """YOLOX-Nano on the 80 shared COCO images through edgebench's letterbox, decoder and NMS, scored by
+    pycocotools: the hand-measured figures (../shared/data/README.md) are mAP 0.296 and AP50 0.464."""
+    import onnxruntime as ort
+
+    from edgebench.data.images import crop_image, image_geometry
+    from edgebench.models.registry import resolve_model
+    from edgebench.tasks.detect import Postprocess, detect_all
+
+    spec = resolve_model(f"onnx:{YOLOX}", {"model_config": str(CONFIG)})
+    assert spec.task == "detect" and spec.fixed_batch == 1 and spec.num_classes == 80
+    dataset, coco = _scorer()
+    pre = spec.preprocess
+    crops = np.stack([crop_image(p, pre) for p, _ in dataset.samples])
+    session = ort.InferenceSession(str(YOLOX), providers=["CPUExecutionProvider"])
+    found, post_ms = detect_all(lambda b: session.run(None, {"images": b})[0], crops, pre, 1,
+                                [image_geometry(p, pre) for p, _ in dataset.samples], Postprocess(**spec.postprocess))
+    result = coco.score(found)
+    assert result["map"] == pytest.approx(0.296, abs=0.003) and result["ap50"] == pytest.approx(0.464, abs=0.003)
+    assert len(post_ms) == 80 and all(ms > 0 for ms in post_ms)
+
+
+@needs_shared
+def test_a_detector_through_run_on_two_runtimes_with_int8(tmp_path, cache_dir):
+    """`edgebench run` on YOLOX-Nano: FP32 and INT8 on ONNX Runtime and OpenVINO, scored as COCO mAP with its
+    interval, each INT8 cell's paired change against the FP32 detections, decode+NMS timed apart, and the
+    report's table headed by the task's metric."""
+    out = tmp_path / "run"
+    proc = run_cli("run", "--model", f"onnx:{YOLOX}", "--model-config", str(CONFIG), "--data", str(COCO),
+                   "--calib-size", "8", "--limit", "24", "--runtime", "onnxruntime", "--runtime", "openvino",
+                   "--precision", "fp32", "--precision", "int8", "--batch-size", "1", "--cache-dir", str(cache_dir),
+                   "--out", str(out), *FAST)
+    assert proc.returncode == 0, proc.stderr
+    assert "reference mAP" in proc.stderr
+    records = {r["key"].split("|", 1)[1]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert sorted(records) == ["onnxruntime|fp32|b1", "onnxruntime|int8|b1", "openvino|fp32|b1", "openvino|int8|b1"]
+    for key, record in records.items():
+        assert record["status"] == "ok", record.get("reason")
+        acc = record["accuracy"]
+        assert acc["metric"] == "map" and acc["images"] == 24 and 0 < acc["map"] < 1
+        assert acc["map_ci95"][0] <= acc["map"] <= acc["map_ci95"][1]
+        assert acc["postprocess_ms"]["n"] == 24 and acc["postprocess_ms"]["p50"] > 0
+        change = acc["vs_reference"]["map_change"]
+        if key.endswith("fp32|b1"):
+            assert abs(change["delta"]) < 0.01  # the same float model as the reference, on another runtime
+        else:
+            assert change["ci95"][0] <= change["delta"] <= change["ci95"][1]
+        assert record["quantization"]["calibration"]["images"] == 8 if "int8" in key else True
+    report = run_cli("report", str(out), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "COCO mAP" in text and "Δ mAP vs FP32 (pt)" in text
+
+
+@pytest.mark.parametrize("yaml_text, words", [
+    ("task: segmentation\n", ["task", "classify or detect"]),
+    ("task: detect\nnum_classes: 80\n", ["decoder", "yolox"]),
+    ("decoder: yolox\n", ["task: detect"]),
+    ("resize: squash\n", ["resize", "letterbox"]),
+])
+def test_a_bad_model_config_is_one_line(tiny_onnx, tmp_path, yaml_text, words):
+    config = tmp_path / "model.yaml"
+    config.write_text(yaml_text)
+    proc = run_cli("run", "--model", f"onnx:{tiny_onnx}", "--model-config", str(config), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and all(w in proc.stderr for w in words), proc.stderr
