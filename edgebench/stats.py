@@ -284,3 +284,24 @@ def ratio_interval(a_rounds: Sequence[Sequence[float]], b_rounds: Sequence[Seque
                                        confidence=confidence, seed=seed, resamples=resamples)
         method = "bootstrap over samples"
     return {"ratio": median_a / median_b, "lo": lo, "hi": hi, "confidence": confidence, "method": method}
+
+
+def percentile_interval(draws: Sequence[float], confidence: float = CONFIDENCE) -> list[float] | None:
+    """The central ``confidence`` interval of bootstrap draws (the non-finite left out); None with fewer than two."""
+    finite = [v for v in draws if np.isfinite(v)]
+    if len(finite) < 2:
+        return None
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    lo, hi = np.percentile(finite, [tail, 100.0 - tail])
+    return [float(lo), float(hi)]
+
+
+def change_verdict(interval: Sequence[float] | None) -> str:
+    """A paired change's verdict from its interval: a drop or a gain only when the interval excludes zero."""
+    if interval is None:
+        return "not tested"
+    if interval[1] < 0:
+        return "significant drop"
+    if interval[0] > 0:
+        return "significant gain"
+    return "no significant change"

@@ -85,10 +85,10 @@ def preprocess_data(spec: ModelSpec, record: dict[str, Any]) -> dict[str, Any]:
     batch = spec.fixed_batch or 1
     return {
         **{key: list(value) if isinstance(value, tuple) else value for key, value in pre.items()},
-        "resize": "shorter side to floor(min(H, W) / crop_pct), keeping the aspect ratio, with `interpolation` "
+        "resize_rule": "shorter side to floor(min(H, W) / crop_pct), keeping the aspect ratio, with `interpolation` "
                   "(Pillow's resampling filter of that name)",
         "crop": "centre crop H x W: left = round((width - W) / 2), top = round((height - H) / 2)",
-        "value_scale": "uint8 RGB pixels / 255 -> [0, 1], then (x - mean) / std per channel, float32",
+        "value_scale": "uint8 RGB pixels / scale (255: -> [0, 1]), then (x - mean) / std per channel, float32",
         "channels": "decoded as RGB; reversed to BGR before normalising when channel_order is BGR "
                     "(mean and std are given in the model's channel order)",
         "layout": "NCHW",

@@ -41,7 +41,7 @@ def preprocess(path: str) -> np.ndarray:
     w, h = image.size
     top, left = int(round((h - height) / 2.0)), int(round((w - width) / 2.0))
     crop = np.asarray(image.crop((left, top, left + width, top + height)), dtype=np.uint8)
-    x = crop.astype(np.float32) / np.float32(255.0)
+    x = crop.astype(np.float32) / np.float32(PRE.get("scale", 255.0))
     if PRE["channel_order"] == "BGR":
         x = x[..., ::-1]
     x = (x - np.asarray(PRE["mean"], dtype=np.float32)) / np.asarray(PRE["std"], dtype=np.float32)

@@ -47,7 +47,8 @@ def dataset_mismatch(spec: ModelSpec, images: ImageSets) -> str | None:
     return None
 
 
-def eval_ref(spec: ModelSpec, images: ImageSets, cache: Path, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+def eval_ref(spec: ModelSpec, images: ImageSets, cache: Path,
+             say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The evaluation images' crops for ``spec`` and what scoring them needs (COCO: the annotations file and the
     category id of each of the model's classes; the labels are then image ids)."""
     ref = materialize([p for p, _ in images.eval_samples], spec.preprocess, cache,

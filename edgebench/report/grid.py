@@ -83,7 +83,8 @@ _ACCURACY_HEADERS = {
 _MIXED_HEADERS = ("Top-1 % or mAP{on} [95% CI]", "Top-5 % or AP50{on}", "Δ vs FP32 (pt)")
 
 
-def _columns(small: int, big: int | None, gpu: bool, on: str, tasks: frozenset[str] = frozenset({"classify"})) -> list[str]:
+def _columns(small: int, big: int | None, gpu: bool, on: str,
+             tasks: frozenset[str] = frozenset({"classify"})) -> list[str]:
     """Latency columns are host time per call; with GPU runtimes, the CUDA-event time of the kernels follows.
     ``on`` names the evaluation set of the accuracy columns when the table has one. With one batch size
     (``big`` None) each column appears once, under that batch's name."""

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from edgebench.stats import change_verdict, percentile_interval
+
 DECODERS = ("yolox",)
 BOOTSTRAP = 200  # resamples of the images for the mAP intervals (each one COCOeval.accumulate, ~30 ms)
 
@@ -195,16 +197,18 @@ class CocoScorer:
                 diffs.append((value[0] - other[0], value[1] - other[1]))
         result: dict[str, Any] = {
             "images": n, "metric": "map", "map": mean_ap, "ap50": ap50,
-            "map_ci95": _interval([d[0] for d in draws]), "ap50_ci95": _interval([d[1] for d in draws]),
+            "map_ci95": percentile_interval([d[0] for d in draws]),
+            "ap50_ci95": percentile_interval([d[1] for d in draws]),
             "detections": int(sum(len(d) for d in detections)),
             "scorer": "pycocotools COCOeval (bbox), on the evaluated images only",
             "interval": f"percentile bootstrap over images ({BOOTSTRAP} resamples)",
         }
         if ref is not None:
+            ci = percentile_interval([d[0] for d in diffs])
             result["vs_reference"] = {"map_change": {
-                "delta": mean_ap - ref[0], "ci95": _interval([d[0] for d in diffs]),
-                "ap50_delta": ap50 - ref[1], "ap50_ci95": _interval([d[1] for d in diffs]),
-                "test": "paired bootstrap over images", "verdict": _verdict(_interval([d[0] for d in diffs]))}}
+                "delta": mean_ap - ref[0], "ci95": ci,
+                "ap50_delta": ap50 - ref[1], "ap50_ci95": percentile_interval([d[1] for d in diffs]),
+                "test": "paired bootstrap over images", "verdict": change_verdict(ci)}}
         return result
 
 
@@ -222,25 +226,8 @@ def _mean_valid(values: np.ndarray) -> float:
     return float(valid.mean()) if valid.size else math.nan
 
 
-def _interval(values: list[float]) -> list[float] | None:
-    finite = [v for v in values if math.isfinite(v)]
-    if len(finite) < 2:
-        return None
-    lo, hi = np.percentile(finite, [2.5, 97.5])
-    return [float(lo), float(hi)]
 
 
-def _verdict(ci: list[float] | None) -> str:
-    if ci is None:
-        return "not tested"
-    if ci[1] < 0:
-        return "significant drop"
-    if ci[0] > 0:
-        return "significant gain"
-    return "no significant change"
-
-
-# -- what a cell does with its evaluation images -------------------------------------------------------------
 def detect_all(infer, crops: np.ndarray, pre, batch_size: int, geometry: list, post: Postprocess):
     """Every image's detections from ``infer``'s raw outputs at the cell's batch size, and the milliseconds of
     decoding + NMS per image (timed apart from the model call: it is the deployer's code, not the runtime's)."""

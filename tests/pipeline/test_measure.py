@@ -160,6 +160,21 @@ def test_a_group_runs_in_lockstep_until_its_ratios_are_known_too(tiny_onnx, tmp_
     assert ratio["half_width_pct"] <= 50
 
 
+def test_calls_slower_than_the_cap_get_their_floor_and_are_not_called_interference(tiny_onnx, tmp_path, monkeypatch):
+    """One call per slice and a cap far below a call: the group runs until every cell has its floor of calls and
+    says it stopped at its cap. (Before: twice the cap passed in round one and the group stopped, one call per
+    cell, as "interference" with no round left out: the seed table's EfficientNet-B6 at batch 32.)"""
+    from edgebench.config import make_profile
+    from edgebench.machine import contention
+
+    monkeypatch.setattr(contention, "DISTURBED_SHARE", 1e9)  # the stopping rule alone is under test
+    profile = make_profile("quick", min_iters=6, min_s=0.0, max_s=0.0001, round_s=0.0001, target_pct=0.01)
+    records = _group(tiny_onnx, tmp_path, profile)
+    for record in records.values():
+        assert record["interleave"]["stopped_by"] == "time cap"
+        assert record["latency_ms"]["n"] >= profile.floor_iters and not record["contention"]["rounds_left_out"]
+
+
 def test_a_neighbour_that_takes_the_cpus_is_seen_and_its_rounds_left_out(tiny_onnx, tmp_path, monkeypatch):
     """A real busy process beside the group for its first rounds: each cell's slices it overlapped are left out of
     the cell's p50 and its ratios (their samples kept in the round), later rounds are kept, busy stays false, and

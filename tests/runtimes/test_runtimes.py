@@ -109,6 +109,24 @@ def test_cell_times_run_and_measures_the_work_around_it_apart(prepared_timm):
     assert io["n"] >= 5 and 0 < io["p50"] < torch_cell["latency_ms"]["p50"] and io["mean"] > 0
 
 
+def test_a_worker_that_only_loaded_can_still_finish(prepared_timm):
+    """In restart mode a group ends with a fresh worker that loads and finishes; a model slower than the warm-up
+    made only its first inference there, and finishing (the io timing reads the last output) must not need
+    another call (EfficientNet-B7's PyTorch cell at batch 32 failed so in the seed table)."""
+    from edgebench.harness.cell import CellRunner
+    from edgebench.harness.timing import TimingProfile
+
+    spec, record = prepared_timm
+    profile = TimingProfile(name="test", warmup_iters=1, warmup_s=0.0, warmup_max_s=0.0)
+    runner = CellRunner({"model": spec.to_dict(), "artifact": record["artifacts"]["torch"],
+                         "profile": profile.to_dict(), "batch_size": 1, "runtime": "pytorch", "threads": 1,
+                         "precision": "fp32", "seed": 0})
+    loaded = runner.load()
+    assert loaded["status"] == "ok" and loaded["warmup_iters"] == 1
+    finished = runner.finish()
+    assert finished["status"] == "ok" and finished["io_latency_ms"]["n"] >= 5
+
+
 def test_session_checks_its_input(prepared_timm):
     session = _session("onnxruntime", prepared_timm)
     with pytest.raises(CellFailure, match="float32 batch"):

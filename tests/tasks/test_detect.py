@@ -121,7 +121,7 @@ def test_a_detector_through_run_on_two_runtimes_with_int8(tmp_path, cache_dir):
     report's table headed by the task's metric."""
     out = tmp_path / "run"
     proc = run_cli("run", "--model", f"onnx:{YOLOX}", "--model-config", str(CONFIG), "--data", str(COCO),
-                   "--calib-size", "8", "--limit", "24", "--runtime", "onnxruntime", "--runtime", "openvino",
+                   "--calib-size", "8", "--limit", "16", "--runtime", "onnxruntime", "--runtime", "openvino",
                    "--precision", "fp32", "--precision", "int8", "--batch-size", "1", "--cache-dir", str(cache_dir),
                    "--out", str(out), *FAST)
     assert proc.returncode == 0, proc.stderr
@@ -131,9 +131,9 @@ def test_a_detector_through_run_on_two_runtimes_with_int8(tmp_path, cache_dir):
     for key, record in records.items():
         assert record["status"] == "ok", record.get("reason")
         acc = record["accuracy"]
-        assert acc["metric"] == "map" and acc["images"] == 24 and 0 < acc["map"] < 1
+        assert acc["metric"] == "map" and acc["images"] == 16 and 0 < acc["map"] < 1
         assert acc["map_ci95"][0] <= acc["map"] <= acc["map_ci95"][1]
-        assert acc["postprocess_ms"]["n"] == 24 and acc["postprocess_ms"]["p50"] > 0
+        assert acc["postprocess_ms"]["n"] == 16 and acc["postprocess_ms"]["p50"] > 0
         change = acc["vs_reference"]["map_change"]
         if key.endswith("fp32|b1"):
             assert abs(change["delta"]) < 0.01  # the same float model as the reference, on another runtime
@@ -158,3 +158,11 @@ def test_a_bad_model_config_is_one_line(tiny_onnx, tmp_path, yaml_text, words):
     proc = run_cli("run", "--model", f"onnx:{tiny_onnx}", "--model-config", str(config), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and all(w in proc.stderr for w in words), proc.stderr
+
+
+@needs_shared
+def test_optimize_refuses_a_detector_in_one_line(tmp_path):
+    proc = run_cli("optimize", "--model", f"onnx:{YOLOX}", "--model-config", str(CONFIG), "--data", str(COCO),
+                   "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "searches classifiers for now" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
