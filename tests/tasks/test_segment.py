@@ -69,18 +69,27 @@ def _stretched(path: str, size: tuple[int, int]) -> np.ndarray:
         return np.asarray(image.convert("RGB").resize((size[1], size[0]), Image.Resampling.BILINEAR), np.float32)
 
 
-@needs_shared
-def test_deeplabv3_on_coco_with_voc_classes_matches_the_hand_measurement():
-    from edgebench.tasks.segment import confusion, predict_classes, score, voc_target
+def _matrices(model, scale, target_of, classes: int, threshold: float | None = None, keep=lambda anns: True):
+    """Each shared COCO image (whose annotations ``keep`` accepts) through a LiteRT segmenter, stretched to its
+    input and scaled by ``scale``, scored against ``target_of(gt, image_id)``: one confusion matrix per image."""
+    from edgebench.tasks.segment import confusion, predict_classes
 
-    run, size = _litert(DEEPLAB)
+    run, size = _litert(model)
     dataset, gt = _images()
     matrices = []
     for path, image_id in dataset.samples:
-        logits = run((_stretched(path, size) - 127.5) / 127.5)
-        target = voc_target(gt, image_id)
-        matrices.append(confusion(predict_classes(logits, target.shape), target, 21))
-    result = score(matrices)
+        if keep(gt.imgToAnns[image_id]):
+            target = target_of(gt, image_id)
+            scores = run(scale(_stretched(path, size)))
+            matrices.append(confusion(predict_classes(scores, target.shape, threshold), target, classes))
+    return matrices
+
+
+@needs_shared
+def test_deeplabv3_on_coco_with_voc_classes_matches_the_hand_measurement():
+    from edgebench.tasks.segment import score, voc_target
+
+    result = score(_matrices(DEEPLAB, lambda x: (x - 127.5) / 127.5, voc_target, 21))
     assert result["miou"] == pytest.approx(0.253, abs=0.01) and result["pixel_accuracy"] == pytest.approx(0.865, abs=0.01)
     assert result["iou"]["person"] == pytest.approx(0.54, abs=0.02)
     assert result["miou_ci95"][0] < result["miou"] < result["miou_ci95"][1]
@@ -88,17 +97,10 @@ def test_deeplabv3_on_coco_with_voc_classes_matches_the_hand_measurement():
 
 @needs_shared
 def test_the_selfie_segmenter_scores_its_person_iou():
-    from edgebench.tasks.segment import confusion, person_target, predict_classes, score
+    from edgebench.tasks.segment import person_target, score
 
-    run, size = _litert(SELFIE)
-    dataset, gt = _images()
-    matrices = []
-    for path, image_id in dataset.samples:
-        if not any(a["category_id"] == 1 for a in gt.imgToAnns[image_id]):
-            continue
-        probability = run(_stretched(path, size) / 255.0)
-        target = person_target(gt, image_id)
-        matrices.append(confusion(predict_classes(probability, target.shape, threshold=0.5), target, 2))
+    matrices = _matrices(SELFIE, lambda x: x / 255.0, person_target, 2, threshold=0.5,
+                         keep=lambda anns: any(a["category_id"] == 1 for a in anns))
     assert len(matrices) == 49
     result = score(matrices, names=("background", "person"))
     assert result["iou"]["person"] == pytest.approx(0.523, abs=0.01)
