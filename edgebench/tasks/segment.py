@@ -9,8 +9,6 @@ resized back to it, bilinear, before the argmax or the threshold.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 from typing import Any
 
@@ -26,11 +24,6 @@ VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "
                "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
                "tvmonitor")
 COCO_PERSON = 1
-
-
-def _quiet(call):
-    with contextlib.redirect_stdout(io.StringIO()):
-        return call()
 
 
 def voc_target(gt, image_id: int) -> np.ndarray:
