@@ -13,7 +13,8 @@ from edgebench.data.evalset import load_crops
 from edgebench.export.artifact import Artifact
 from edgebench.harness import accuracy
 from edgebench.machine import memory
-from edgebench.harness.timing import CHECK_EVERY_S, LatencyStats, TimingProfile, median_ci_record, stop_reason
+from edgebench.harness.timing import (CHECK_EVERY_S, LatencyStats, TimingProfile, floor_calls, median_ci_record,
+                                      stop_reason)
 from edgebench.machine import contention
 from edgebench.machine.env import usable_cpus
 from edgebench.models.spec import ModelSpec
@@ -203,7 +204,8 @@ def timed_fields(samples: list[float], loaded: dict[str, Any], profile: TimingPr
         "p50_precision": median_ci_record(samples, profile, stopped_by),
         "timing": {"profile": profile.name, "warmup_iters": loaded["warmup_iters"], "warmup_s": loaded["warmup_s"],
                    "capped": stopped_by == "time cap", "stopped_by": stopped_by, "min_iters": profile.min_iters,
-                   "min_s": profile.min_s, "max_s": profile.max_s, "target_pct": profile.target_pct},
+                   "min_s": profile.min_s, "max_s": profile.max_s, "target_pct": profile.target_pct,
+                   "floor_calls": floor_calls(profile, latency.p50 / 1000.0)},
     }
 
 

@@ -10,6 +10,7 @@ calls. The timing loops are elsewhere and share this rule (``stop_reason``): a c
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ class TimingProfile:
     # stopped here records the precision it reached. 8 s, not 15 (before issue 22): a ratio's interval comes from
     # its number of rounds, and 0.5-s rounds give as many (16, then 15) in about half the time.
     max_s: float = 8.0
-    floor_iters: int = 3  # even a capped cell gets this many timed runs
+    floor_iters: int = 3  # even a capped cell gets this many timed runs, unless fewer cover max_s (floor_calls)
     target_pct: float = 1.0  # stop once the 95% interval of the median is within ±target_pct of it
     round_s: float = 0.5  # timed seconds per cell and round when a model's cells are interleaved
 
@@ -118,13 +119,24 @@ def median_known(samples_ms: list[float], timed_s: float, profile: TimingProfile
     return interval.reached_level and interval.half_width_pct <= profile.target_pct
 
 
+def floor_calls(profile: TimingProfile, call_s: float) -> int:
+    """The fewest timed calls a capped cell gets: ``floor_iters``, or fewer when fewer calls already cover the
+    cell's cap ``max_s`` (at least one). Slow calls get fewer, longer slices, as a duration-bound benchmark does
+    (benchmark_app's ``-t``, MLPerf's offline scenario with its one query): EfficientNet-B7 at batch 32 took 106 s
+    per PyTorch call here, and a floor of three such calls made its one group longer than a third of the reference
+    table's target. A cell stopped so records its floor, and its median and ratios say how little they rest on."""
+    if call_s <= 0:
+        return max(profile.floor_iters, 1)
+    return max(1, min(profile.floor_iters, math.ceil(profile.max_s / call_s - 1e-9)))
+
+
 def stop_reason(samples_ms: list[float], timed_s: float, profile: TimingProfile) -> str | None:
     """Why timing may stop now: "precision" (minimums met and the median known to the target), "time cap"
-    (past max_s with at least floor_iters calls), or None (go on)."""
+    (past max_s with at least its floor of calls, ``floor_calls``), or None (go on)."""
     n = len(samples_ms)
     if median_known(samples_ms, timed_s, profile):
         return "precision"
-    if timed_s >= profile.max_s and n >= max(profile.floor_iters, 1):
+    if n and timed_s >= profile.max_s and n >= floor_calls(profile, float(np.median(samples_ms)) / 1000.0):
         return "time cap"
     return None
 

@@ -23,9 +23,10 @@ FAULT_VARIABLE = "EDGEBENCH_INJECT_FAULT"
 
 
 def inject_fault(key: str) -> str | None:
-    """Testing hook: ``EDGEBENCH_INJECT_FAULT=<part of a job key>=<crash|hang|raise|exit|parity>`` breaks that job.
-    A served cell checks ``<cell key>|slice`` before each timed slice, so ``...|b1|slice=crash`` breaks it
-    after it loaded, in the middle of its group's rounds.
+    """Testing hook: ``EDGEBENCH_INJECT_FAULT=<part of a job key>=<crash|kill|hang|raise|exit|parity>`` breaks that
+    job (``kill``: SIGKILL, as the out-of-memory killer does). A served cell checks ``<cell key>|slice<n>`` before
+    its worker's n-th timed slice, so ``...|b1|slice=crash`` breaks it after it loaded, in the middle of its group's
+    rounds, and ``...|b1|slice2=kill`` only a worker that stayed loaded into its second slice.
 
     ``parity`` (prepare jobs, ``<model id>|prepare``) is returned, not acted on here: the prepare step
     perturbs a weight of the exported ONNX before its parity check, so the real check fails."""
@@ -35,6 +36,8 @@ def inject_fault(key: str) -> str | None:
         return None
     if mode == "crash":
         os.kill(os.getpid(), signal.SIGSEGV)
+    elif mode == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
     elif mode == "hang":
         while True:
             time.sleep(60)
@@ -100,6 +103,7 @@ def serve(job: dict[str, Any], reply_fd: int) -> int:
 
     replies = os.fdopen(reply_fd, "w", buffering=1)
     runner: CellRunner | None = None
+    slices = 0
 
     def load() -> dict[str, Any]:
         nonlocal runner
@@ -118,7 +122,8 @@ def serve(job: dict[str, Any], reply_fd: int) -> int:
             reply = {"status": "failed", "reason": f"unexpected request {op!r} (load first; then slice, sustained, finish)"}
         else:
             if op == "slice":
-                inject_fault(job.get("key", "") + "|slice")  # ``<cell key>|slice=crash``: fail between rounds
+                slices += 1
+                inject_fault(job.get("key", "") + f"|slice{slices}")  # ``<cell key>|slice=crash``: between rounds
             reply = _guarded(lambda: getattr(runner, op)(**request))
         replies.write(json.dumps(reply, default=str) + "\n")
         if reply.get("status") != "ok" or op == "finish":

@@ -10,7 +10,7 @@ the reference table's models took 190-1280 single-image calls for 64 images on t
 """
 from __future__ import annotations
 
-from edgebench.harness.timing import TimingProfile
+from edgebench.harness.timing import TimingProfile, floor_calls
 from edgebench.pipeline.plan import Cell, skip_reason
 
 # Seconds per image, per million parameters, at 224 x 224 pixels: MobileNetV2 at batch 32 took 145 ms on ONNX
@@ -39,7 +39,7 @@ def cell_seconds(cell: Cell, profile: TimingProfile, calib_images: int = 0) -> f
     warmup = max(call, min(profile.warmup_max_s, max(profile.warmup_s, profile.warmup_iters * call)))
     # Fast calls: the group runs to its cap (125 of the 139 cells of the seed table on the development machine; a
     # p50 and every ratio known to ±1% before it is rare on a shared machine); slow ones to their floor of calls.
-    timed = max(profile.floor_iters * call, profile.max_s)
+    timed = max(floor_calls(profile, call) * call, profile.max_s)
     calibration = (QUANTIZE_CALLS_PER_IMAGE * calib_images * call_s(cell, batch=1)
                    if cell.precision.startswith("int8") else 0.0)
     return LOAD_S + warmup + timed + calibration

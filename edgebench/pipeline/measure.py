@@ -12,6 +12,7 @@ part of (a ratio pairs the rounds both of its cells kept), and rounds go on, wit
 """
 from __future__ import annotations
 
+import signal
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import numpy as np
 
 from edgebench.harness.cell import timed_fields
 from edgebench.harness.isolation import Worker
-from edgebench.harness.timing import TimingProfile, median_known
+from edgebench.harness.timing import TimingProfile, floor_calls, median_known
 from edgebench.machine import contention
 from edgebench.pipeline.plan import Cell
 
@@ -189,7 +190,8 @@ class GroupMeasure:
         kept_s = sum(s.timed_s for s in active)
         if all(median_known(s.samples, s.timed_s, profile) for s in active) and self._ratios_known(active):
             return "precision"
-        if kept_s >= cap_s and all(len(s.samples) >= max(profile.floor_iters, 1) for s in active):
+        if kept_s >= cap_s and all(s.samples and len(s.samples) >= floor_calls(profile, np.median(s.samples) / 1000.0)
+                                   for s in active):
             return "time cap"
         left_out_s = sum(s.left_out_s for s in active)
         # Only rounds left out extend a group past its cap; slow calls that pass twice the cap before their floor
@@ -246,12 +248,29 @@ class GroupMeasure:
         at = time.monotonic() - self.started
         reply = state.worker.request("slice", self.timeout_s, seconds=float(seconds), min_calls=1, rewarm=rewarm)
         if reply.get("status") != "ok":
-            self._fail(state, reply.get("reason", "the worker failed"))
+            if not self._out_of_memory(state):
+                self._fail(state, reply.get("reason", "the worker failed"))
             return None
         if self.mode == "restart":
             state.worker.close()
             state.worker = None
         return {**reply, "at_s": round(at, 3)}
+
+    def _out_of_memory(self, state: _State) -> bool:
+        """A loaded worker killed by SIGKILL (the out-of-memory killer, most often) was killed for the group's
+        memory, not for its runtime: once per group, every worker is closed and the group goes on in restart mode
+        (one fresh worker per cell and round), that cell's kept rounds kept. A second such kill fails the cell."""
+        worker = state.worker
+        if self.mode != "loaded" or worker is None or worker.proc.returncode != -signal.SIGKILL:
+            return False
+        self.mode = "restart"
+        self.why = (f"a loaded worker ({state.entry.cell.runtime} {state.entry.cell.precision}) was killed by SIGKILL "
+                    f"with {sum(s.worker is not None for s in self.states)} loaded: one fresh worker per cell and round")
+        for other in self.states:
+            if other.worker is not None:
+                other.worker.close()
+                other.worker = None
+        return True
 
     def _sustained(self, state: _State) -> None:
         cell = state.entry.cell
@@ -316,13 +335,28 @@ class GroupMeasure:
         """Whether one more worker fits beside the loaded ones: as large as the largest so far, with headroom."""
         import psutil
 
-        peaks = [s.loaded["peak_rss_mb"] for s in states if s.worker is not None and s.loaded]
-        if not peaks:
+        loaded = [s for s in states if s.worker is not None and s.loaded]
+        if not loaded:
             return True, ""
+        peaks = [s.loaded["peak_rss_mb"] for s in loaded]
         memory = psutil.virtual_memory()
-        free_mb = memory.available / 2**20 - MEMORY_RESERVE * memory.total / 2**20
+        # A loaded worker may grow back to its peak in its next slice (what its allocator returned after warm-up
+        # counts as free now): keep that room too. EfficientNet-B6 at batch 32 lost its ONNX Runtime worker to the
+        # out-of-memory killer in round 2 when only the next worker's peak was counted.
+        regrow_mb = sum(max(0.0, s.loaded["peak_rss_mb"] - _rss_mb(s.worker)) for s in loaded)
+        free_mb = memory.available / 2**20 - MEMORY_RESERVE * memory.total / 2**20 - regrow_mb
         need_mb = MEMORY_HEADROOM * max(peaks)
         if free_mb >= need_mb:
             return True, ""
         return False, (f"the group's workers do not fit in memory together (next needs about {need_mb:.0f} MB, "
                        f"{max(free_mb, 0):.0f} MB free beside {len(peaks)} loaded): one fresh worker per cell and round")
+
+
+def _rss_mb(worker: Worker) -> float:
+    """The resident memory of a live worker now (0 when it has gone)."""
+    import psutil
+
+    try:
+        return psutil.Process(worker.proc.pid).memory_info().rss / 2**20
+    except psutil.Error:
+        return 0.0

@@ -35,3 +35,15 @@ def test_bad_profile_is_a_config_error():
         TimingProfile(min_iters=0)
     with pytest.raises(ConfigError):
         TimingProfile(min_s=10, max_s=5)
+
+
+def test_slow_calls_get_fewer_longer_slices_down_to_one_call_longer_than_the_cap():
+    from edgebench.harness.timing import PROFILES, floor_calls, stop_reason
+
+    profile = PROFILES["default"]  # cap 8 s, floor 3 calls
+    assert [floor_calls(profile, s) for s in (0.01, 2.0, 3.0, 4.0, 5.0, 8.0, 9.0, 106.0)] == [3, 3, 3, 2, 2, 1, 1, 1]
+    assert stop_reason([5000.0, 5000.0], 10.0, profile) == "time cap"  # two 5-s calls cover the cap
+    assert stop_reason([5000.0], 5.0, profile) is None
+    assert stop_reason([106000.0], 106.0, profile) == "time cap"
+    assert stop_reason([1000.0] * 8, 8.0, profile) in ("precision", "time cap")
+    assert stop_reason([3000.0, 3000.0], 6.0, profile) is None  # under the cap: calls go on

@@ -28,11 +28,16 @@ def test_a_call_scales_with_parameters_pixels_and_batch():
 
 
 def test_slow_cells_weigh_their_floor_of_calls_and_int8_its_calibration():
+    from edgebench.harness.timing import floor_calls
+
     cells, profile = _cells(), PROFILES["default"]
     fast = cell_seconds(cells["timm:mobilenetv2_100|onnxruntime|fp32|b1"], profile)
     assert profile.min_s <= fast - 2.0 <= profile.max_s + profile.warmup_max_s  # load, warm-up, the group's rounds
     slow = cells["timm:tf_efficientnet_b7|onnxruntime|fp32|b32"]
-    assert cell_seconds(slow, profile) >= (profile.floor_iters + 1) * call_s(slow)
+    assert call_s(slow) > profile.max_s and floor_calls(profile, call_s(slow)) == 1  # one call covers its cap
+    assert cell_seconds(slow, profile) >= 2 * call_s(slow)  # its warm-up call and its one timed call
+    fast_b7 = cells["timm:tf_efficientnet_b7|onnxruntime|fp32|b1"]
+    assert floor_calls(profile, call_s(fast_b7)) == profile.floor_iters  # three calls fit in its cap
     int8 = cells["timm:tf_efficientnet_b7|onnxruntime|int8|b1"]
     fp32 = cells["timm:tf_efficientnet_b7|onnxruntime|fp32|b1"]
     assert cell_seconds(int8, profile, calib_images=64) - cell_seconds(fp32, profile) == pytest.approx(
