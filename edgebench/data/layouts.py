@@ -7,7 +7,10 @@ Layouts understood (detected from the folder, never guessed silently):
 - any ImageFolder dataset (one folder per class) for a user's own model, the class order from a file or
   from the sorted folder names (torchvision's ``ImageFolder`` rule);
 - COCO detection: ``annotations/instances_<split>.json`` beside the images' folder; a sample's label is its
-  COCO image id, the classes are the categories in id order (an 80-class detector's class i is the i-th).
+  COCO image id, the classes are the categories in id order (an 80-class detector's class i is the i-th);
+- RGB-D pairs: ``color/`` and ``depth/`` folders whose files share their stems (``color/0001.jpg`` with
+  ``depth/0001.png``), 16-bit depth PNGs at ``depth_scale`` units per metre (1000, millimetres, unless
+  ``rgbd.yaml`` in the folder says ``depth_scale: 5000``); a sample's label is its index into ``depth_files``.
 ImageNet labels are indices into the 1000 ILSVRC-2012 synsets in sorted order, as timm and torchvision
 models predict them.
 """
@@ -25,7 +28,8 @@ from edgebench.errors import ConfigError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 SYNSET = re.compile(r"^n\d{8}$")
 GROUND_TRUTH_NAMES = ("LOC_val_solution.csv", "val.txt", "labels.txt", "ground_truth.txt")
-LAYOUTS = ("imagenet-synset-folders", "imagenet-loc-csv", "label-list", "imagefolder", "coco")
+LAYOUTS = ("imagenet-synset-folders", "imagenet-loc-csv", "label-list", "imagefolder", "coco", "rgbd")
+DEPTH_SCALE = 1000.0  # rgbd: depth PNG units per metre unless rgbd.yaml says otherwise
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class Dataset:
     samples: tuple[tuple[str, int], ...]
     annotations: str = ""  # coco: the instances file (labels are image ids into it)
     category_ids: tuple[int, ...] = ()  # coco: the category id of each class, in class order
+    depth_files: tuple[str, ...] = ()  # rgbd: each sample's depth PNG (its label is the index)
+    depth_scale: float = 0.0  # rgbd: PNG units per metre
 
     @property
     def num_classes(self) -> int:
@@ -47,6 +53,8 @@ class Dataset:
         described = {"root": self.root, "layout": self.layout, "images": len(self.samples), "classes": self.num_classes}
         if self.annotations:
             described.update(annotations=self.annotations, category_ids=list(self.category_ids))
+        if self.depth_files:
+            described.update(depth_files=list(self.depth_files), depth_scale=self.depth_scale)
         return described
 
 
@@ -74,8 +82,11 @@ def open_dataset(path: str | Path, *, labels: str | Path | None = None, class_ma
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     loose = sorted(p for p in root.iterdir() if _is_image(p))
     coco = sorted((root / "annotations").glob("instances_*.json")) if (root / "annotations").is_dir() else []
+    names = {d.name for d in subdirs}
     if coco and labels is None:
         dataset = _coco(root, coco)
+    elif {"color", "depth"} <= names and labels is None:
+        dataset = _rgbd(root)
     elif labels is None and not loose and subdirs:
         if all(SYNSET.match(d.name) for d in subdirs):
             dataset = _synset_folders(root, subdirs)
@@ -109,6 +120,27 @@ def _coco(root: Path, files: list[Path]) -> Dataset:
                           "beside the annotations folder (COCO's val2017/ layout)")
     return Dataset(str(root), "coco", tuple(c["name"] for c in categories), tuple(sorted(samples)),
                    annotations=str(files[0]), category_ids=tuple(int(c["id"]) for c in categories))
+
+
+def _rgbd(root: Path) -> Dataset:
+    depth_by_stem = {p.stem: p for p in images_under(root / "depth")}
+    colors = [p for p in images_under(root / "color") if p.stem in depth_by_stem]
+    if not colors:
+        raise ConfigError(f"{root}: no image of color/ has a depth PNG of the same name in depth/ (color/0001.jpg "
+                          "with depth/0001.png)")
+    scale = DEPTH_SCALE
+    settings = root / "rgbd.yaml"
+    if settings.is_file():
+        import yaml
+
+        try:
+            scale = (yaml.safe_load(settings.read_text()) or {}).get("depth_scale", DEPTH_SCALE)
+        except (yaml.YAMLError, AttributeError, UnicodeDecodeError):
+            scale = None
+        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
+            raise ConfigError(f"{settings} must say depth_scale: <units per metre> (1000 for millimetres)")
+    return Dataset(str(root), "rgbd", (), tuple((str(p), i) for i, p in enumerate(colors)),
+                   depth_files=tuple(str(depth_by_stem[p.stem]) for p in colors), depth_scale=float(scale))
 
 
 def _synset_folders(root: Path, subdirs: list[Path]) -> Dataset:

@@ -29,6 +29,8 @@ def prepare(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: int,
     ``corrupt_export`` is the parity fault of the testing hook (see ``harness.worker.inject_fault``)."""
     if spec.source == "onnx":
         return _prepare_onnx_file(spec)
+    if spec.source == "tflite":
+        return _prepare_tflite_file(spec)
     from edgebench.models.torch_models import count_params, load_model
 
     module, info = load_model(spec, weights=weights, checkpoint=checkpoint, seed=seed, online=online)
@@ -89,6 +91,42 @@ def prepare(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: int,
 def _torch_artifact(folder: Path, versions: dict[str, str]) -> dict[str, Any]:
     return Artifact(path=str(folder / "weights.pt"), format="torch", toolchain="torch.save(state_dict)",
                     versions={"torch": versions["torch"]}).to_dict()
+
+
+def _prepare_tflite_file(spec: ModelSpec) -> dict[str, Any]:
+    """A LiteRT file is its own artifact: its parameters are the elements of its constant tensors."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=spec.name)
+    # Constant tensors (the weights) have a buffer in the file, readable before allocation; their element types
+    # say the file's precision (PyDNet++'s weights are INT8 with FP32 activations, a dynamic-range model).
+    dtypes: dict[str, int] = {}
+    for tensor in interpreter.get_tensor_details():
+        values = _constant(interpreter, tensor)
+        if values is not None and values.ndim:
+            dtypes[values.dtype.name] = dtypes.get(values.dtype.name, 0) + int(values.size)
+    params = sum(dtypes.values())
+    main = max(dtypes, key=dtypes.get) if dtypes else "float32"
+    precision = {"float32": "fp32", "float16": "fp16", "int8": "int8-weights"}.get(main, main)
+    return {
+        "model": spec.id,
+        "weights": {"weights": "checkpoint", "note": f"weights from the LiteRT file {spec.name}", "identity": spec.name},
+        "params": params,
+        "exporter": None,
+        "parity": {"ok": None, "reason": "the user's LiteRT file is the reference; nothing was converted"},
+        "artifacts": {"tflite": Artifact(path=spec.name, format="tflite", toolchain="user file", precision=precision,
+                                         versions={"ai-edge-litert": package_version("ai-edge-litert")},
+                                         meta={"weight_elements_by_type": dtypes}).to_dict()},
+        "cached": False,
+    }
+
+
+def _constant(interpreter, tensor: dict[str, Any]):
+    """A tensor's data if it holds some before any inference (a weight), else None."""
+    try:
+        return interpreter.get_tensor(tensor["index"])
+    except ValueError:
+        return None
 
 
 def _prepare_onnx_file(spec: ModelSpec) -> dict[str, Any]:

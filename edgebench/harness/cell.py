@@ -231,6 +231,8 @@ def cell_accuracy(session, spec: ModelSpec, batch_size: int, job: dict[str, Any]
     COCO mAP and its paired change against the FP32 detections)."""
     if spec.task == "detect":
         return _detect_accuracy(session, spec, batch_size, job)
+    if spec.task in ("segment", "depth"):
+        return _dense_accuracy(session, spec, batch_size, job)
     ref = job["eval"]
     started = time.perf_counter()
     outputs = accuracy.evaluate(session.infer, load_crops(ref), spec.preprocess, batch_size)
@@ -265,6 +267,76 @@ def _detect_accuracy(session, spec: ModelSpec, batch_size: int, job: dict[str, A
     return summary
 
 
+def _dense(session, spec: ModelSpec, batch_size: int, ref: dict[str, Any]):
+    """A segmenter's or a depth model's per-image scores against the truth, its maps at the model's output size,
+    and the milliseconds of its post-processing per image."""
+    post = spec.postprocess or {}
+    if spec.task == "segment":
+        from edgebench.tasks import segment as task
+
+        targets = task.truths(ref, post.get("segment_labels", "voc"))
+        return task.segment_all(session.infer, load_crops(ref), spec.preprocess, batch_size, ref["geometry"], post,
+                                targets)
+    from edgebench.tasks import depth as task
+
+    return task.depth_all(session.infer, load_crops(ref), spec.preprocess, batch_size, ref["geometry"], post,
+                          task.truths(ref))
+
+
+def _dense_scores(spec: ModelSpec, found: list) -> np.ndarray:
+    """What a later comparison needs of each image: its confusion matrix, or its AbsRel and δ1."""
+    if spec.task == "segment":
+        return np.stack(found).astype(np.int64)
+    return np.array([[e["abs_rel"], e["delta1"], e["pixels"]] for e in found], np.float64)
+
+
+def _dense_summary(spec: ModelSpec, found: list, maps: np.ndarray, reference: dict[str, np.ndarray] | None):
+    post = spec.postprocess or {}
+    if spec.task == "segment":
+        from edgebench.tasks import segment
+
+        person = post.get("segment_labels") == "person"
+        names = ("background", "person") if person else segment.VOC_CLASSES
+        ref_scores = list(reference["scores"]) if reference is not None else None
+        summary = segment.score(found, ref_scores, names=names)
+        if reference is not None:
+            summary["fidelity"] = segment.fidelity(maps, reference["maps"], person)
+        return summary
+    from edgebench.tasks import depth
+
+    ref_errors = ([{"abs_rel": r[0], "delta1": r[1], "pixels": r[2]} for r in reference["scores"]]
+                  if reference is not None else None)
+    summary = depth.score(found, ref_errors)
+    if reference is not None:
+        summary["fidelity"] = depth.fidelity(list(maps), list(reference["maps"]), post.get("depth_output", "depth"))
+    return summary
+
+
+def _post_summary(spec: ModelSpec, post_ms: list[float]) -> dict[str, Any]:
+    values = np.asarray(post_ms) if post_ms else np.zeros(1)
+    holds = ("resize to the image (bilinear) + " + ("threshold" if (spec.postprocess or {}).get("segment_labels") ==
+                                                     "person" else "argmax") if spec.task == "segment"
+             else "resize to the image (bilinear)")
+    return {"p50": float(np.median(values)), "mean": float(values.mean()), "n": len(post_ms), "unit": "ms",
+            "holds": holds + " per image, numpy/Pillow"}
+
+
+def _dense_accuracy(session, spec: ModelSpec, batch_size: int, job: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    found, maps, post_ms = _dense(session, spec, batch_size, job["eval"])
+    reference = None
+    if job.get("reference_outputs") and Path(job["reference_outputs"]).exists():
+        with np.load(job["reference_outputs"]) as saved:
+            reference = {"scores": saved["scores"], "maps": saved["maps"]}
+    summary = _dense_summary(spec, found, maps, reference)
+    summary["postprocess_ms"] = _post_summary(spec, post_ms)
+    if job.get("predictions_path"):  # every image's scores, so a later report can compare any pair of cells
+        np.save(job["predictions_path"], _dense_scores(spec, found))
+        summary["predictions"] = Path(job["predictions_path"]).name
+    summary["eval_s"] = round(time.perf_counter() - started, 3)
+    return summary
+
+
 def reference_outputs(job: dict[str, Any]) -> dict[str, Any]:
     """The ``reference`` job: FP32 outputs of the model's reference runtime on the evaluation images (a
     detector: its detections, packed)."""
@@ -284,6 +356,15 @@ def reference_outputs(job: dict[str, Any]) -> dict[str, Any]:
         return {"status": "ok", "runtime": job["runtime"], "outputs": job["out"], "metric": "map",
                 "map": summary["map"], "ap50": summary["ap50"], "images": summary["images"],
                 "eval_s": round(time.perf_counter() - started, 3)}
+    if spec.task in ("segment", "depth"):
+        found, maps, _ = _dense(session, spec, options.batch_size, ref)
+        with open(job["out"], "wb") as out:  # one file at the job's path (np.savez would add .npz to a name)
+            np.savez(out, scores=_dense_scores(spec, found), maps=maps)
+        summary = _dense_summary(spec, found, maps, None)
+        return {"status": "ok", "runtime": job["runtime"], "outputs": job["out"], "eval_s":
+                round(time.perf_counter() - started, 3), **{k: summary[k] for k in
+                                                             ("metric", "images", "miou", "pixel_accuracy", "abs_rel",
+                                                              "delta1") if k in summary}}
     outputs = accuracy.evaluate(session.infer, load_crops(ref), spec.preprocess, options.batch_size)
     np.save(job["out"], outputs)
     summary = accuracy.summarize(outputs, np.asarray(ref["labels"]), None)

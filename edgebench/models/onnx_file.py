@@ -10,11 +10,17 @@ from typing import Any
 
 from edgebench.errors import ConfigError
 from edgebench.models.spec import POSITIONS, RESIZES, TASKS, ModelSpec, Preprocess
+from edgebench.tasks.depth import OUTPUTS
 from edgebench.tasks.detect import DECODERS
+from edgebench.tasks.segment import SEGMENT_LABELS
 
-YAML_KEYS = ("input_shape", "input_name", "num_classes", "interpolation", "crop_pct", "mean", "std", "channel_order",
-             "task", "resize", "pad_value", "position", "scale", "decoder", "score_threshold", "nms_iou", "max_det")
-POSTPROCESS_KEYS = ("decoder", "score_threshold", "nms_iou", "max_det")
+YAML_KEYS = ("input_shape", "input_name", "output_name", "num_classes", "interpolation", "crop_pct", "mean", "std",
+             "channel_order", "task", "resize", "pad_value", "position", "scale", "decoder", "score_threshold", "nms_iou",
+             "max_det", "segment_labels", "threshold", "depth_output")
+# The keys that say how each task's raw output is read (the spec's ``postprocess``).
+TASK_KEYS = {"classify": (), "detect": ("decoder", "score_threshold", "nms_iou", "max_det"),
+             "segment": ("segment_labels", "threshold"), "depth": ("depth_output",)}
+POSTPROCESS_KEYS = tuple(k for keys in TASK_KEYS.values() for k in keys)
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -38,6 +44,7 @@ YAML_TYPES = {
     "input_shape": (lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(d, int) for d in v)),
                     "1x3x224x224 or [1, 3, 224, 224]"),
     "input_name": (lambda v: isinstance(v, str), "input"),
+    "output_name": (lambda v: isinstance(v, str), "logits"),
     "num_classes": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "1000"),
     "interpolation": (lambda v: isinstance(v, str), "bilinear"),
     "crop_pct": (_is_number, "0.875"),
@@ -53,7 +60,25 @@ YAML_TYPES = {
     "score_threshold": (lambda v: _is_number(v) and 0 <= v < 1, "0.001"),
     "nms_iou": (lambda v: _is_number(v) and 0 < v <= 1, "0.65"),
     "max_det": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "100"),
+    "segment_labels": (lambda v: v in SEGMENT_LABELS, " or ".join(SEGMENT_LABELS)),
+    "threshold": (lambda v: _is_number(v) and 0 < v < 1, "0.5"),
+    "depth_output": (lambda v: v in OUTPUTS, " or ".join(OUTPUTS)),
 }
+
+
+def task_settings(settings: dict[str, Any], path: Path, yaml_name: str) -> tuple[str, dict[str, Any] | None]:
+    """The task a sidecar names and its postprocessing keys, checked: each key belongs to the task named."""
+    task = settings.get("task") or "classify"
+    postprocess = {k: settings[k] for k in POSTPROCESS_KEYS if settings.get(k) is not None}
+    stray = sorted(k for k in postprocess if k not in TASK_KEYS[task])
+    if stray:
+        owners = sorted({t for t, keys in TASK_KEYS.items() for k in stray if k in keys})
+        raise ConfigError(f"{path}: {', '.join(stray)} apply to task {' or '.join(owners)}, not {task}; add "
+                          f"task: {owners[0]} to {yaml_name} or remove them")
+    if task == "detect" and "decoder" not in postprocess:
+        raise ConfigError(f"{path}: a detector needs its output decoder; add decoder: {' or '.join(DECODERS)} "
+                          f"to {yaml_name}")
+    return task, postprocess or None
 
 
 def _sidecar(path: Path, given: str | None = None) -> dict[str, Any]:
@@ -130,17 +155,9 @@ def onnx_spec(path_text: str, options: dict[str, Any]) -> ModelSpec:
     if "num_classes" not in settings and len(out_dims) == 2 and out_dims[1]:
         settings["num_classes"] = out_dims[1]  # a classifier's (N, classes) output says how many classes
     preprocess = Preprocess.from_dict({**settings, "input_size": chw})
-    task = settings.get("task") or "classify"
-    postprocess = {k: settings[k] for k in POSTPROCESS_KEYS if settings.get(k) is not None} or None
-    if task == "detect":
-        if "decoder" not in (postprocess or {}):
-            raise ConfigError(f"{path}: a detector needs its output decoder; add decoder: {' or '.join(DECODERS)} "
-                              f"to {yaml_name}")
-    elif postprocess:
-        raise ConfigError(f"{path}: {', '.join(sorted(postprocess))} apply to detectors; add task: detect to "
-                          f"{yaml_name} or remove them")
+    task, postprocess = task_settings(settings, path, yaml_name)
     return ModelSpec(
         id=f"onnx:{path}", source="onnx", name=str(path.resolve()), preprocess=preprocess, task=task,
         num_classes=int(settings.get("num_classes") or 1000), input_name=graph_input.name, fixed_batch=fixed_batch,
-        postprocess=postprocess,
+        postprocess=postprocess, output_name=settings.get("output_name"),
     )

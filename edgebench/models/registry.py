@@ -1,4 +1,4 @@
-"""Model ids (``timm:<name>``, ``torchvision:<name>``, ``onnx:<path>``) and the built-in suites."""
+"""Model ids (``timm:<name>``, ``torchvision:<name>``, ``onnx:<path>``, ``tflite:<path>``) and the built-in suites."""
 from __future__ import annotations
 
 import difflib
@@ -54,6 +54,10 @@ def resolve_model(model_id: str, onnx_options: dict[str, Any] | None = None) -> 
         from edgebench.models.onnx_file import onnx_spec
 
         return onnx_spec(name, onnx_options or {})
+    if source == "tflite":
+        from edgebench.models.tflite_file import tflite_spec
+
+        return tflite_spec(name, onnx_options or {})
     raise ConfigError(_unknown("model source", source, list(SOURCES)))
 
 

@@ -13,8 +13,8 @@ from edgebench.errors import ConfigError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
-SOURCES = ("timm", "torchvision", "onnx")
-TASKS = ("classify", "detect")
+SOURCES = ("timm", "torchvision", "onnx", "tflite")
+TASKS = ("classify", "detect", "segment", "depth")
 # How an image is fitted to the input: "crop" (resize the shorter side, centre-crop: timm, torchvision),
 # "letterbox" (fit whole, keep the aspect ratio, pad: detectors), "stretch" (resize to the input, ratio lost).
 RESIZES = ("crop", "letterbox", "stretch")
@@ -83,12 +83,14 @@ class ModelSpec:
     preprocess: Preprocess = field(default_factory=Preprocess)
     task: str = "classify"
     num_classes: int = 1000
-    # How raw outputs become a task's predictions (detect: decoder, score_threshold, nms_iou, max_det).
+    # How raw outputs become a task's predictions (detect: decoder, score_threshold, nms_iou, max_det; segment:
+    # segment_labels, threshold; depth: depth_output).
     postprocess: dict[str, Any] | None = None
     reference: dict[str, Any] | None = None
     available: bool = True
     unavailable_reason: str = ""
     input_name: str | None = None
+    output_name: str | None = None  # the output a task reads, where a model has several (None: the first)
     fixed_batch: int | None = None
 
     def to_dict(self) -> dict[str, Any]:

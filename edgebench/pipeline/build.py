@@ -30,18 +30,25 @@ SYNTHETIC_CALIB_IMAGES = 64  # without images, INT8 builds calibrate on this man
 
 def dataset_mismatch(spec: ModelSpec, images: ImageSets) -> str | None:
     """Why a model cannot be scored on the run's labelled images (None: it can)."""
-    coco = images.dataset.get("layout") == "coco"
-    if spec.task == "detect" and not coco:
-        return ("a detector is scored on COCO-format boxes; give --data a folder with annotations/instances_*.json "
-                "beside its images")
-    if spec.task == "detect":
+    layout = images.dataset.get("layout")
+    coco = layout == "coco"
+    if spec.task in ("detect", "segment") and not coco:
+        what = "boxes" if spec.task == "detect" else "instance masks (drawn as VOC classes)"
+        return (f"a {spec.task} model is scored on COCO-format {what}; give --data a folder with "
+                "annotations/instances_*.json beside its images")
+    if spec.task == "depth" and layout != "rgbd":
+        return "a depth model is scored on RGB-D pairs; give --data a folder with color/ and depth/ (same file names)"
+    if spec.task in ("detect", "segment"):
         import importlib.util
 
         if importlib.util.find_spec("pycocotools") is None:
-            return "detectors are scored with pycocotools, which is not installed: pip install 'edgebench[tasks]'"
-    if spec.task == "classify" and coco:
-        return "a classifier is scored on class labels, not COCO boxes; give --data an ImageNet or ImageFolder dataset"
-    if images.num_classes and spec.num_classes != images.num_classes:
+            return f"{spec.task} models are scored with pycocotools, which is not installed: pip install 'edgebench[tasks]'"
+    if spec.task in ("segment", "depth") and spec.preprocess.resize == "crop":
+        return (f"a {spec.task} model is scored at each image's own size, which a centre crop loses; set resize: "
+                "stretch or letterbox in the model's YAML")
+    if spec.task == "classify" and layout in ("coco", "rgbd"):
+        return "a classifier is scored on class labels; give --data an ImageNet or ImageFolder dataset"
+    if spec.task in ("classify", "detect") and images.num_classes and spec.num_classes != images.num_classes:
         return (f"the model predicts {spec.num_classes} classes but the dataset has {images.num_classes}; give a "
                 "dataset of the model's classes")
     return None
@@ -55,6 +62,8 @@ def eval_ref(spec: ModelSpec, images: ImageSets, cache: Path,
                       labels=[label for _, label in images.eval_samples], say=say)
     if images.dataset.get("annotations"):
         ref.update(annotations=images.dataset["annotations"], category_ids=images.dataset["category_ids"])
+    if images.dataset.get("depth_files"):
+        ref.update(depth_files=images.dataset["depth_files"], depth_scale=images.dataset["depth_scale"])
     return ref
 
 
@@ -151,9 +160,11 @@ class LocalBuild:
 
     def reference(self, spec: ModelSpec, prepared: dict[str, Any], eval_ref: dict[str, Any],
                   out_dir: Path) -> dict[str, Any]:
-        """FP32 outputs on the evaluation images: PyTorch for torch models, ONNX Runtime for an ONNX file."""
-        runtime = "pytorch" if "torch" in prepared.get("artifacts", {}) else "onnxruntime"
-        fmt = "torch" if runtime == "pytorch" else "onnx"
+        """FP32 outputs on the evaluation images: PyTorch for torch models, ONNX Runtime for an ONNX file, LiteRT
+        for a LiteRT file."""
+        artifacts = prepared.get("artifacts", {})
+        fmt = next(f for f in ("torch", "onnx", "tflite") if f in artifacts)
+        runtime = {"torch": "pytorch", "onnx": "onnxruntime", "tflite": "litert"}[fmt]
         out = Path(out_dir) / f"{slug(spec.id)}-reference.npy"
         out.parent.mkdir(parents=True, exist_ok=True)
         job = {"kind": "reference", "key": f"{spec.id}|reference", "model": spec.to_dict(), "runtime": runtime,
@@ -175,6 +186,8 @@ class LocalBuild:
         built), ``{"skip": why}`` or ``{"reason": why it failed}``."""
         runtime = get_runtime(cell.runtime)
         recipe = runtime.recipes.get(cell.precision)
+        if cell.model.source == "tflite":  # a LiteRT file runs as it is (runtimes.base: its own precision only)
+            recipe = None
         if recipe is None:
             artifact = next((prepared["artifacts"][f] for f in runtime.formats if f in prepared.get("artifacts", {})), None)
             if artifact is None:

@@ -319,6 +319,13 @@ def progress_line(record: dict[str, Any]) -> str:
             if change:
                 body += f" ({change['delta'] * 100:+.2f} pt, {change['verdict']})"
             body += f"  decode+NMS p50 {acc['postprocess_ms']['p50']:.2f} ms"
+        elif acc.get("metric") in ("miou", "depth"):
+            miou = acc.get("metric") == "miou"
+            body += f"  mIoU {acc['miou']:.3f}" if miou else f"  AbsRel {acc['abs_rel']:.3f} δ1 {acc['delta1']:.3f}"
+            change = (acc.get("vs_reference") or {}).get("miou_change" if miou else "delta1_change")
+            if change:
+                body += f" ({change['delta'] * 100:+.2f} pt, {change['verdict']})"
+            body += f"  post p50 {acc['postprocess_ms']['p50']:.2f} ms"
         elif acc:
             body += f"  top-1 {acc['top1']:.2%}"
             versus = acc.get("vs_reference") or {}

@@ -15,6 +15,11 @@ from edgebench.results.schema import PYTORCH_BASELINE, precision_label
 
 LATENCY_STATS = ("p50", "p90", "p99", "mean")
 
+# A record's accuracy metric → its task; each task's main and second figures (keys of the accuracy summary).
+TASK_OF_METRIC = {"map": "detect", "miou": "segment", "depth": "depth"}
+TASK_FIGURES = {"classify": ("top1", "top5"), "detect": ("map", "ap50"), "segment": ("miou", "pixel_accuracy"),
+                "depth": ("delta1", "abs_rel")}
+
 
 def device_of(record: dict[str, Any]) -> str:
     return (record.get("environment") or {}).get("device") or "unknown device"
@@ -174,32 +179,33 @@ class Deployment:
     def top5(self) -> float | None:
         return _pct(self.accuracy.get("top5"))
 
-    # -- the task's own figures (classify: top-1/top-5; detect: COCO mAP/AP50), in points -------------------
+    # -- the task's own figures, in points: classify top-1/top-5, detect COCO mAP/AP50, segment mIoU/pixel
+    # accuracy, depth δ1/AbsRel (x 100) -------------------------------------------------------------------
     @property
     def task(self) -> str:
-        return "detect" if self.accuracy.get("metric") == "map" else "classify"
+        return TASK_OF_METRIC.get(self.accuracy.get("metric"), "classify")
 
     @property
     def score(self) -> float | None:
-        """The task's main figure in points: top-1 %, or COCO mAP@[.5:.95] x 100."""
-        return _pct(self.accuracy.get("map")) if self.task == "detect" else self.top1
+        """The task's main figure in points: top-1 %, mAP@[.5:.95] x 100, mIoU x 100 or δ1 x 100."""
+        return self.top1 if self.task == "classify" else _pct(self.accuracy.get(TASK_FIGURES[self.task][0]))
 
     @property
     def score_ci(self) -> list[float]:
-        interval = self.accuracy.get("map_ci95" if self.task == "detect" else "top1_ci95") or []
+        interval = self.accuracy.get(f"{TASK_FIGURES[self.task][0]}_ci95") or []
         return [v * 100 for v in interval] if len(interval) == 2 else []
 
     @property
     def second_score(self) -> float | None:
-        """Top-5 %, or AP50 x 100."""
-        return _pct(self.accuracy.get("ap50")) if self.task == "detect" else self.top5
+        """Top-5 %, AP50 x 100, pixel accuracy x 100 or AbsRel x 100."""
+        return self.top5 if self.task == "classify" else _pct(self.accuracy.get(TASK_FIGURES[self.task][1]))
 
     @property
     def score_change(self) -> dict[str, Any]:
         """The paired change of the main figure against the model's FP32 (fractions, as recorded)."""
-        if self.task == "detect":
-            return (self.accuracy.get("vs_reference") or {}).get("map_change") or {}
-        return self.change
+        if self.task == "classify":
+            return self.change
+        return (self.accuracy.get("vs_reference") or {}).get(f"{TASK_FIGURES[self.task][0]}_change") or {}
 
     @property
     def representative(self) -> bool:
@@ -230,9 +236,11 @@ class Deployment:
                                "eval_set_id": self.eval_set.eval_id if self.eval_set else None,
                                "eval_set": self.eval_set.label if self.eval_set else None,
                                "untrusted": "; ".join(self.untrusted)}
-        if self.task == "detect":
-            out.update(task="detect", map_pct=self.score, ap50_pct=self.second_score,
-                       map_delta_pt=_pct(self.score_change.get("delta")), map_delta_verdict=self.score_change.get("verdict"))
+        if self.task != "classify":
+            main, second = TASK_FIGURES[self.task]
+            out.update({"task": self.task, f"{main}_pct": self.score, f"{second}_pct": self.second_score,
+                        f"{main}_delta_pt": _pct(self.score_change.get("delta")),
+                        f"{main}_delta_verdict": self.score_change.get("verdict")})
         for batch in self.batch_sizes:
             for stat in ("p50", "p99"):
                 out[f"b{batch}_{stat}_ms"] = self.latency(batch, stat)

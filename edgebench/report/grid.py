@@ -31,7 +31,7 @@ def _accuracy_cells(d: Deployment, named: bool = False) -> list[Cell]:
     mark = "" if d.representative else " *"
     interval = d.score_ci
     bounds = f" [{interval[0]:.1f}, {interval[1]:.1f}]" if len(interval) == 2 else ""
-    name = "mAP " if d.task == "detect" and named else ""
+    name = f"{TASK_NAMES[d.task]} " if d.task != "classify" and named else ""
     main = Cell(f"{name}{d.score:.2f}{bounds}{mark}", d.score)
     change = d.score_change
     delta = _pct(change.get("delta"))
@@ -79,8 +79,11 @@ def _row(d: Deployment, small: int, big: int | None, gpu: bool, named: bool = Fa
 _ACCURACY_HEADERS = {
     frozenset({"classify"}): ("Top-1 %{on} [95% CI]", "Top-5 %{on}", "Δ top-1 vs FP32 (pt)"),
     frozenset({"detect"}): ("COCO mAP{on} [95% CI]", "AP50{on}", "Δ mAP vs FP32 (pt)"),
+    frozenset({"segment"}): ("mIoU{on} [95% CI]", "Pixel accuracy{on}", "Δ mIoU vs FP32 (pt)"),
+    frozenset({"depth"}): ("δ1{on} [95% CI]", "AbsRel x 100{on}", "Δ δ1 vs FP32 (pt)"),
 }
-_MIXED_HEADERS = ("Top-1 % or mAP{on} [95% CI]", "Top-5 % or AP50{on}", "Δ vs FP32 (pt)")
+_MIXED_HEADERS = ("Task figure{on} [95% CI]", "Second figure{on}", "Δ vs FP32 (pt)")
+TASK_NAMES = {"detect": "mAP", "segment": "mIoU", "depth": "δ1"}
 
 
 def _columns(small: int, big: int | None, gpu: bool, on: str,
@@ -124,8 +127,7 @@ def _table(deps: list[Deployment], fields: tuple[str, ...]) -> Table:
     columns = _columns(small, big, gpu, on, tasks)
     named = len(tasks) > 1
     if len(sets) > 1:
-        names = [*names, "Accuracy measured on" if named else "mAP measured on" if tasks == {"detect"}
-                 else "Top-1 measured on"]
+        names = [*names, "Accuracy measured on" if named or tasks != {"classify"} else "Top-1 measured on"]
     rows = []
     for d in deps:
         first, *rest = (text(getattr(d, f)) for f in fields)

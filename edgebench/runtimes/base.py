@@ -145,7 +145,13 @@ class Runtime(ABC):
         """None when the cell can run, else why it is skipped."""
         if spec.fixed_batch and spec.fixed_batch != batch_size:
             return f"the model has a fixed batch size of {spec.fixed_batch}"
-        if self.converts_torch and spec.source not in ("timm", "torchvision"):
+        if spec.source == "tflite" and "tflite" not in self.formats:
+            return (f"{spec.id} is a LiteRT file: it runs on LiteRT alone (no maintained LiteRT-to-ONNX converter "
+                    "runs here: tf2onnx's --tflite needs TensorFlow)")
+        if spec.source == "tflite" and precision != "fp32":
+            return (f"a LiteRT file is measured as it is (its own precision, the fp32 cell): {precision} needs the "
+                    "float model it was converted from")
+        if self.converts_torch and spec.source not in ("timm", "torchvision", "tflite"):
             return f"{self.name} converts the PyTorch model, and {spec.id} is only an ONNX file"
         if precision not in self.precisions:
             return f"{self.name} does not offer {precision} (it offers {', '.join(self.precisions)})"

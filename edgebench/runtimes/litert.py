@@ -11,19 +11,24 @@ from edgebench.runtimes.base import Runtime, Session, SessionOptions
 class LiteRtSession(Session):
     io_work = True
 
-    def __init__(self, interpreter, input_shape) -> None:
+    def __init__(self, interpreter, input_shape, output_name: str | None = None, nhwc: bool = False) -> None:
         super().__init__(input_shape)
         self.interpreter = interpreter
         self.input = interpreter.get_input_details()[0]
-        self.output = interpreter.get_output_details()[0]
+        outputs = interpreter.get_output_details()
+        self.output = next((o for o in outputs if o["name"] == output_name), outputs[0])
+        self.nhwc = nhwc  # the file takes NHWC (a LiteRT model's own layout): the batch is transposed to it
         integer = np.dtype(self.input["dtype"]) != np.float32
         self.timed_span = ("interpreter.invoke() on an input staged in the interpreter beforehand"
                            + ("; quantise + set_tensor and get_tensor + dequantise in io_latency_ms" if integer
-                              else "; set_tensor and get_tensor in io_latency_ms"))
+                              else "; set_tensor and get_tensor in io_latency_ms")
+                           + ("; the NCHW batch transposed to the file's NHWC in io_latency_ms" if nhwc else ""))
 
     def prepare_input(self, batch: np.ndarray) -> np.ndarray:
         # A full-integer model takes INT8: quantise here, as an app would, and stage it in the interpreter's
         # input buffer (an app writes that buffer directly); invoke() reads it from there.
+        if self.nhwc:
+            batch = np.ascontiguousarray(batch.transpose(0, 2, 3, 1))
         native = _quantize(batch, self.input)
         self.interpreter.set_tensor(self.input["index"], native)
         return native
@@ -84,13 +89,17 @@ class LiteRtRuntime(Runtime):
         detail = interpreter.get_input_details()[0]
         # The cell's batch as a fixed shape: resize before allocate_tensors, so XNNPACK plans for it.
         converted = [int(d) for d in detail["shape"]]
+        channels, height, width = spec.input_shape
+        nhwc = converted[1:] == [height, width, channels] and converted[1:] != list(spec.input_shape)
         if converted[0] != options.batch_size:
-            interpreter.resize_tensor_input(detail["index"], [options.batch_size, *spec.input_shape], strict=False)
+            shape = [height, width, channels] if nhwc else list(spec.input_shape)
+            interpreter.resize_tensor_input(detail["index"], [options.batch_size, *shape], strict=False)
         interpreter.allocate_tensors()
         allocated = [int(d) for d in interpreter.get_input_details()[0]["shape"]]
-        session = LiteRtSession(interpreter, spec.input_shape)
+        session = LiteRtSession(interpreter, spec.input_shape, spec.output_name, nhwc)
         session.config = {"threads": options.threads, "delegate": "XNNPACK (default)",
-                          "input_dtype": np.dtype(session.input["dtype"]).name,
+                          "input_dtype": np.dtype(session.input["dtype"]).name, "input_layout": "NHWC" if nhwc else "NCHW",
+                          "output": session.output["name"],
                           "artifact_precision": artifact.precision}
         how = "as converted" if converted == allocated else f"resized from {converted} before allocate_tensors"
         session.describe(threads_by="not readable: the LiteRT Interpreter has no getter for its thread count "

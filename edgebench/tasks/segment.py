@@ -24,6 +24,9 @@ VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "
                "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
                "tvmonitor")
 COCO_PERSON = 1
+# What a segmenter's classes are: the 21 VOC classes (logits, argmax), or person against the rest (one
+# probability map, thresholded; a selfie segmenter).
+SEGMENT_LABELS = ("voc", "person")
 
 
 def voc_target(gt, image_id: int) -> np.ndarray:
@@ -122,3 +125,76 @@ def score(per_image: list[np.ndarray], reference: list[np.ndarray] | None = None
             "delta": mean_iou - miou(ref_stack.sum(0))[0], "ci95": ci, "test": "paired bootstrap over images",
             "verdict": change_verdict(ci)}}
     return result
+
+
+def to_image(scores: np.ndarray, geometry: list[float], input_hw: tuple[int, int]) -> np.ndarray:
+    """A model's (h, w, channels) map → the part that covers the image (a letterbox's padding cut away), resized to
+    the image's own size, bilinear: (height, width, channels) float32."""
+    ratio_x, ratio_y, pad_x, pad_y, width, height = geometry
+    out_h, out_w = scores.shape[:2]
+    sy, sx = out_h / input_hw[0], out_w / input_hw[1]
+    top, left = int(round(pad_y * sy)), int(round(pad_x * sx))
+    bottom = top + max(1, int(round(height * ratio_y * sy)))
+    right = left + max(1, int(round(width * ratio_x * sx)))
+    return resize_scores(scores[top:bottom, left:right], (int(height), int(width)))
+
+
+def hwc(raw: np.ndarray, channels: int) -> np.ndarray:
+    """One image's output as (h, w, channels), from NHWC's (h, w, c) or NCHW's (c, h, w) (or a bare (h, w) map)."""
+    raw = np.asarray(raw, np.float32)
+    if raw.ndim == 2:
+        return raw[..., None]
+    if raw.shape[-1] == channels or raw.shape[0] != channels:
+        return raw
+    return np.transpose(raw, (1, 2, 0))
+
+
+def truths(ref: dict[str, Any], labels: str) -> list[np.ndarray]:
+    """Each evaluation image's target: VOC classes, or person against the rest, from the COCO masks."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):  # COCO() prints its loading times
+        gt = COCO(ref["annotations"])
+    draw = person_target if labels == "person" else voc_target
+    return [draw(gt, int(image_id)) for image_id in ref["labels"]]
+
+
+def segment_all(infer, crops: np.ndarray, pre, batch_size: int, geometry: list, post: dict[str, Any],
+                targets: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray, list[float]]:
+    """Per image: the confusion matrix against its target at the image's size, the class map at the model's output
+    size (for fidelity to FP32), and the milliseconds of the post-processing (resize back, argmax or threshold),
+    timed apart from the model call."""
+    import time
+
+    from edgebench.data.evalset import batches
+
+    person = post.get("segment_labels") == "person"
+    classes = 2 if person else len(VOC_CLASSES)
+    channels = 1 if person else classes
+    threshold = float(post.get("threshold", 0.5)) if person else None
+    input_hw = tuple(int(d) for d in pre.input_size[1:])
+    matrices, maps, post_ms, index = [], [], [], 0
+    for batch, real in batches(crops, pre, batch_size):
+        raw = np.asarray(infer(batch))
+        for i in range(real):
+            started = time.perf_counter_ns()
+            scores = hwc(raw[i], channels)
+            resized = to_image(scores, geometry[index], input_hw)
+            pred = ((resized[..., 0] >= threshold) if person else np.argmax(resized, axis=-1)).astype(np.uint8)
+            post_ms.append((time.perf_counter_ns() - started) / 1e6)
+            matrices.append(confusion(pred, targets[index], classes))
+            maps.append(((scores[..., 0] >= threshold) if person else np.argmax(scores, axis=-1)).astype(np.uint8))
+            index += 1
+    return matrices, np.stack(maps), post_ms
+
+
+def fidelity(maps: np.ndarray, fp32_maps: np.ndarray, person: bool) -> dict[str, Any]:
+    """mIoU of a deployment's class maps against FP32's on the same images (no labels needed), at the model's
+    output size, with the share of pixels whose class changed."""
+    classes = 2 if person else len(VOC_CLASSES)
+    matrix = sum(confusion(m, f, classes) for m, f in zip(maps, fp32_maps))
+    value, agreement, _ = miou(matrix)
+    return {"miou": value, "pixels_agree": agreement, "images": len(maps), "against": "FP32's class maps"}
