@@ -25,9 +25,10 @@ def _add_model_args(parser: argparse.ArgumentParser, calib_help: str | None = No
     from edgebench.quantize.base import CALIB_METHODS, ORT_ACTIVATIONS, ORT_FORMATS, TRT_INT8, QuantOptions
 
     what = parser.add_argument_group("what to measure")
-    what.add_argument("--suite", help="built-in suite: quick (default) or seed-table")
+    what.add_argument("--suite", help="built-in suite: quick (default), seed-table or tasks")
     what.add_argument("--model", action="append", default=[], metavar="ID",
-                      help="timm:<name>, torchvision:<name> or onnx:<path> (repeatable)")
+                      help="timm:<name>, torchvision:<name>, transformers:<hub id>, onnx:<path> or tflite:<path> "
+                           "(repeatable)")
     what.add_argument("--runtime", action="append", default=[], metavar="NAME",
                       help="runtime to use (repeatable; default: pytorch, onnxruntime, openvino, and the GPU "
                       "runtimes when an NVIDIA GPU is present; `mobile` names litert, executorch, coreml and ncnn, "
@@ -571,7 +572,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                 note = "" if spec.available else f"  ({spec.unavailable_reason})"
                 print(f"  {spec.id}{note}")
         if not args.suite:
-            print("any timm:<name> or torchvision:<name> (see --source), or onnx:<path>")
+            print("any timm:<name> or torchvision:<name> (see --source), transformers:<hub id> (see the tasks suite), "
+                  "onnx:<path> or tflite:<path>")
     return 0
 
 

@@ -259,6 +259,8 @@ def _detect_accuracy(session, spec: ModelSpec, batch_size: int, job: dict[str, A
     if job.get("reference_outputs") and Path(job["reference_outputs"]).exists():
         reference = detect.unpack(np.load(job["reference_outputs"]), len(found))
     summary = detect.scorer(ref).score(found, reference)
+    if reference is not None:
+        summary["fidelity"] = detect.fidelity(found, reference, ref["geometry"])
     summary["postprocess_ms"] = detect.postprocess_summary(post_ms, post)
     if job.get("predictions_path"):  # every image's boxes, so a later report can re-score any pair of cells
         np.save(job["predictions_path"], detect.pack(found))

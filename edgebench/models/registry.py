@@ -1,4 +1,5 @@
-"""Model ids (``timm:<name>``, ``torchvision:<name>``, ``onnx:<path>``, ``tflite:<path>``) and the built-in suites."""
+"""Model ids (``timm:<name>``, ``torchvision:<name>``, ``transformers:<hub id>``, ``onnx:<path>``, ``tflite:<path>``)
+and the built-in suites."""
 from __future__ import annotations
 
 import difflib
@@ -9,8 +10,13 @@ from edgebench.models.spec import SOURCES, ModelSpec, Preprocess
 from edgebench.reference import reference_for_timm, reference_rows
 
 QUICK_SUITE = ("timm:mobilenetv2_100", "timm:resnet18", "torchvision:mobilenet_v3_small")
+# A segmenter per torchvision family and a depth model: latency, size and fidelity to FP32 on every runtime (their
+# hubs are unreachable offline: random weights, said; a user's own detector or LiteRT file joins with --model).
+TASKS_SUITE = ("torchvision:lraspp_mobilenet_v3_large", "torchvision:deeplabv3_mobilenet_v3_large",
+               "transformers:depth-anything/Depth-Anything-V2-Small-hf")
 SUITE_HELP = {
     "quick": "three small models (the default of `edgebench run`)",
+    "tasks": "two segmenters (torchvision) and a depth model (Depth Anything V2 Small, transformers)",
     "seed-table": "the reference table's models through their timm equivalents, in its order",
 }
 
@@ -23,6 +29,8 @@ def resolve_suite(name: str) -> list[ModelSpec]:
     """The models of a built-in suite; reference rows with no implementation stay in, marked unavailable."""
     if name == "quick":
         return [resolve_model(model_id) for model_id in QUICK_SUITE]
+    if name == "tasks":
+        return [resolve_model(model_id) for model_id in TASKS_SUITE]
     if name == "seed-table":
         specs = []
         for row in reference_rows():
@@ -50,6 +58,10 @@ def resolve_model(model_id: str, onnx_options: dict[str, Any] | None = None) -> 
         return _timm_spec(name)
     if source == "torchvision":
         return _torchvision_spec(name)
+    if source == "transformers":
+        from edgebench.models.transformers_models import transformers_spec
+
+        return transformers_spec(name)
     if source == "onnx":
         from edgebench.models.onnx_file import onnx_spec
 
@@ -88,14 +100,35 @@ def _timm_spec(name: str) -> ModelSpec:
                      num_classes=int(cfg.get("num_classes", 1000) or 1000), reference=reference_for_timm(name))
 
 
+def _torchvision_segmenter(name: str) -> ModelSpec:
+    """A torchvision segmentation model: its weights' transforms resize the shorter side to 520 px and keep the
+    aspect ratio (a shape per image); a deployment takes one shape, so the image is stretched to 520 x 520, its
+    logits (21 VOC classes, at the input's size) resized back to the image."""
+    import torchvision.models as tvm
+
+    weights = tvm.get_model_weights(name).DEFAULT
+    transforms = weights.transforms()
+    size = int(transforms.resize_size[0])
+    (dataset, metrics), = weights.meta["_metrics"].items()
+    reference = {"miou": metrics["miou"], "pixel_accuracy": metrics["pixel_acc"], "dataset": dataset,
+                 "params_m": weights.meta["num_params"] / 1e6, "source": f"torchvision {weights} meta (published)"}
+    preprocess = Preprocess(input_size=(3, size, size), interpolation=str(transforms.interpolation.value),
+                            resize="stretch", mean=tuple(transforms.mean), std=tuple(transforms.std))
+    return ModelSpec(id=f"torchvision:{name}", source="torchvision", name=name, preprocess=preprocess,
+                     task="segment", num_classes=21, postprocess={"segment_labels": "voc"}, reference=reference)
+
+
 def _torchvision_spec(name: str) -> ModelSpec:
     try:
         import torchvision.models as tvm
     except ImportError as exc:
         raise ConfigError("torchvision models need torchvision: pip install 'edgebench[export]'") from exc
-    names = tvm.list_models(module=tvm)  # classification models only
+    names = tvm.list_models(module=tvm)  # classification models
+    segmenters = tvm.list_models(module=tvm.segmentation)
+    if name in segmenters:
+        return _torchvision_segmenter(name)
     if name not in names:
-        raise ConfigError(_unknown("torchvision classification model", name, names))
+        raise ConfigError(_unknown("torchvision classification or segmentation model", name, names + segmenters))
     weights = tvm.get_model_weights(name).DEFAULT
     transforms = weights.transforms()
     crop = int(transforms.crop_size[0])

@@ -13,7 +13,8 @@ from edgebench.errors import ConfigError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
-SOURCES = ("timm", "torchvision", "onnx", "tflite")
+SOURCES = ("timm", "torchvision", "transformers", "onnx", "tflite")
+TORCH_SOURCES = ("timm", "torchvision", "transformers")  # sources with a PyTorch module to export
 TASKS = ("classify", "detect", "segment", "depth")
 # How an image is fitted to the input: "crop" (resize the shorter side, centre-crop: timm, torchvision),
 # "letterbox" (fit whole, keep the aspect ratio, pad: detectors), "stretch" (resize to the input, ratio lost).

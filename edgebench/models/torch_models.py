@@ -17,7 +17,7 @@ from edgebench.cache import file_sha256
 from edgebench.errors import ConfigError, UnavailableError
 from edgebench.models.spec import ModelSpec
 
-HUB_HOSTS = {"timm": "huggingface.co", "torchvision": "download.pytorch.org"}
+HUB_HOSTS = {"timm": "huggingface.co", "torchvision": "download.pytorch.org", "transformers": "huggingface.co"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +52,15 @@ def build_module(spec: ModelSpec, *, pretrained: bool = False):
         import torchvision.models as tvm
 
         weights = tvm.get_model_weights(spec.name).DEFAULT if pretrained else None
-        return tvm.get_model(spec.name, weights=weights).eval()
+        if spec.task != "segment":
+            return tvm.get_model(spec.name, weights=weights).eval()
+        # A segmenter without its weights must not fetch its backbone's ImageNet ones either (the default).
+        module = tvm.get_model(spec.name, weights=weights, **({} if pretrained else {"weights_backbone": None}))
+        return OutputOf(module.eval(), "out")
+    if spec.source == "transformers":
+        from edgebench.models.transformers_models import build
+
+        return build(spec, pretrained)
     raise ConfigError(f"{spec.id} has no PyTorch implementation (source {spec.source!r})")
 
 
@@ -183,7 +191,24 @@ def load_model(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: i
     return module, WeightsInfo(weights="random", note=note, identity=f"random:{seed}")
 
 
+def OutputOf(module, key: str):
+    """A module whose forward returns ``module(x)[key]`` (torchvision's segmentation models return a dict)."""
+    import torch
+
+    class _Output(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = module
+
+        def forward(self, x):
+            return self.inner(x)[key]
+
+    return _Output().eval()
+
+
 def _pretrained_tag(spec: ModelSpec) -> str:
+    if spec.source == "transformers":
+        return f"transformers:{spec.name}"
     if spec.source == "timm":
         import timm
 

@@ -19,7 +19,7 @@ from edgebench.config import RunConfig
 from edgebench.data.evalset import SYNTHETIC_WARNING, ImageSets, materialize, synthetic_crops
 from edgebench.harness.isolation import run_isolated
 from edgebench.harness.trust import untrusted_reasons
-from edgebench.models.spec import ModelSpec
+from edgebench.models.spec import TORCH_SOURCES, ModelSpec
 from edgebench.pipeline.plan import Cell, engine_batches, need_calibration
 from edgebench.results.schema import precision_label
 from edgebench.runtimes import get_runtime
@@ -108,7 +108,7 @@ class LocalBuild:
     def _online_for(self, spec: ModelSpec) -> bool:
         from edgebench.models.torch_models import hub_reachable
 
-        if self.config.weights == "random" or self.config.checkpoint or spec.source not in ("timm", "torchvision"):
+        if self.config.weights == "random" or self.config.checkpoint or spec.source not in TORCH_SOURCES:
             return False
         if spec.source not in self._online:
             self._online[spec.source] = hub_reachable(spec.source)

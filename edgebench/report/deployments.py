@@ -74,6 +74,18 @@ class Deployment:
         cell = self.cells.get(batch)
         return finite(cell["latency_ms"].get(stat)) if cell else None
 
+    def end_to_end(self, batch: int) -> float | None:
+        """Milliseconds a deployer pays per image at this batch size: the model call and the work around it
+        (``io_latency_ms``), per image, plus the task's post-processing of one image (decode + NMS, resize back
+        + argmax); None without a post-processing figure (a classifier's top-k is not timed apart)."""
+        cell = self.cells.get(batch)
+        post = (self.accuracy.get("postprocess_ms") or {}).get("p50")
+        call = self.latency(batch)
+        if not cell or post is None or call is None:
+            return None
+        io = finite((cell.get("io_latency_ms") or {}).get("p50")) or 0.0
+        return (call + io) / batch + float(post)
+
     @property
     def device_kind(self) -> str:
         return next((c.get("device_kind") or "cpu" for c in self.cells.values()), "cpu")
@@ -201,6 +213,15 @@ class Deployment:
         return self.top5 if self.task == "classify" else _pct(self.accuracy.get(TASK_FIGURES[self.task][1]))
 
     @property
+    def published(self) -> tuple[float, str] | None:
+        """The task's main figure as published for this model (points) and on what, when its spec carries it."""
+        if self.task == "classify":
+            return None
+        reference = next((c.get("reference") for c in self.cells.values() if c.get("reference")), None) or {}
+        value = reference.get(TASK_FIGURES[self.task][0])
+        return (float(value), reference.get("dataset") or "") if value is not None else None
+
+    @property
     def score_change(self) -> dict[str, Any]:
         """The paired change of the main figure against the model's FP32 (fractions, as recorded)."""
         if self.task == "classify":
@@ -245,6 +266,8 @@ class Deployment:
             for stat in ("p50", "p99"):
                 out[f"b{batch}_{stat}_ms"] = self.latency(batch, stat)
             out[f"b{batch}_throughput_ips"] = self.throughput(batch)
+            if self.task != "classify":
+                out[f"b{batch}_end_to_end_ms"] = self.end_to_end(batch)
             out[f"b{batch}_peak_rss_mb"] = self.memory(batch)
             out[f"b{batch}_p50_precision_pct"] = finite(self.p50_precision(batch).get("half_width_pct"))
             out[f"b{batch}_precision_met"] = self.p50_precision(batch).get("met")

@@ -32,7 +32,9 @@ def _accuracy_cells(d: Deployment, named: bool = False) -> list[Cell]:
     interval = d.score_ci
     bounds = f" [{interval[0]:.1f}, {interval[1]:.1f}]" if len(interval) == 2 else ""
     name = f"{TASK_NAMES[d.task]} " if d.task != "classify" and named else ""
-    main = Cell(f"{name}{d.score:.2f}{bounds}{mark}", d.score)
+    published = d.published
+    pub = f" (pub. {published[0]:.1f}{' on ' + published[1] if published[1] else ''})" if published else ""
+    main = Cell(f"{name}{d.score:.2f}{bounds}{mark}{pub}", d.score)
     change = d.score_change
     delta = _pct(change.get("delta"))
     if delta is None:
@@ -59,10 +61,11 @@ def _has_gpu(deps: list[Deployment]) -> bool:
     return any(d.device_kind == "gpu" for d in deps)
 
 
-def _row(d: Deployment, small: int, big: int | None, gpu: bool, named: bool = False) -> list[Cell]:
-    """The cells under ``_columns``: with one batch size (``big`` None), its columns once."""
+def _row(d: Deployment, small: int, big: int | None, gpu: bool, named: bool = False, e2e: bool = False) -> list[Cell]:
+    """The cells under ``_columns``: with one batch size (``big`` None), its columns once (``e2e``: with the
+    end-to-end column of a table with detectors, segmenters or depth models)."""
     slower = (d.cells.get(small) or {}).get("slower_than_fp32")
-    row = [_p50(d, small, 2), num(d.latency(small, "p99"), 2)]
+    row = [_p50(d, small, 2), num(d.latency(small, "p99"), 2), *([num(d.end_to_end(small), 2)] if e2e else [])]
     row += [_p50(d, big, 1), num(d.throughput(big), 1)] if big is not None else [num(d.throughput(small), 1)]
     if gpu:
         row += [num(d.device_latency(small), 3)]
@@ -92,13 +95,14 @@ def _columns(small: int, big: int | None, gpu: bool, on: str,
     ``on`` names the evaluation set of the accuracy columns when the table has one. With one batch size
     (``big`` None) each column appears once, under that batch's name."""
     main, second, delta = (h.format(on=on) for h in _ACCURACY_HEADERS.get(tasks, _MIXED_HEADERS))
+    e2e = [f"b{small} end to end per image (ms)"] if tasks - {"classify"} else []
     if big is None:
         gpu_columns = [f"b{small} GPU compute p50 (ms)", f"b{small} GPU memory (MB)"]
-        return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", f"img/s at b{small}", *(gpu_columns if gpu else []),
+        return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", *e2e, f"img/s at b{small}", *(gpu_columns if gpu else []),
                 f"b{small} peak RSS (MB)", "Size (MB)", main, second,
                 delta, f"b{small} vs own FP32", f"b{small} vs PyTorch FP32"]
     gpu_columns = [f"b{small} GPU compute p50 (ms)", f"b{big} GPU compute p50 (ms)", f"b{big} GPU memory (MB)"]
-    return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", f"ms / batch {big}", f"img/s at b{big}",
+    return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", *e2e, f"ms / batch {big}", f"img/s at b{big}",
             *(gpu_columns if gpu else []),
             f"b{small} peak RSS (MB)", f"b{big} peak RSS (MB)", "Size (MB)", main, second,
             delta, f"b{small} vs own FP32", f"b{small} vs PyTorch FP32", f"b{big} vs PyTorch FP32"]
@@ -134,7 +138,7 @@ def _table(deps: list[Deployment], fields: tuple[str, ...]) -> Table:
         row = [marked(first.text, bool(d.untrusted)), *rest]
         if len(sets) > 1:
             row.append(text(d.eval_set.label if d.eval_set and d.score is not None else ""))
-        rows.append([*row, *_row(d, small, big, gpu, named)])
+        rows.append([*row, *_row(d, small, big, gpu, named, e2e=bool(tasks - {"classify"}))])
     return Table(columns=[*names, *columns], rows=rows, numeric=set(range(len(names), len(names) + len(columns))))
 
 

@@ -21,7 +21,8 @@ SCHEMA_VERSION = 6
 # The runtime every deployment's speed-up is measured against, per kind of device.
 PYTORCH_BASELINE = {"cpu": "pytorch", "gpu": "pytorch-cuda"}
 STATUSES = ("ok", "failed", "skipped")
-REFERENCE_FIELDS = ("model", "size_mb", "top1", "top5", "params_m", "cpu_ms_b32", "gpu_ms_b32")
+REFERENCE_FIELDS = ("model", "size_mb", "top1", "top5", "params_m", "cpu_ms_b32", "gpu_ms_b32", "map", "ap50", "miou",
+                    "pixel_accuracy", "delta1", "abs_rel", "dataset", "source")
 
 
 def precision_label(precision: str, variant: str = "") -> str:

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgebench.errors import CellFailure
 from edgebench.export.artifact import Artifact
-from edgebench.models.spec import ModelSpec
+from edgebench.models.spec import TORCH_SOURCES, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class Runtime(ABC):
         if spec.source == "tflite" and precision != "fp32":
             return (f"a LiteRT file is measured as it is (its own precision, the fp32 cell): {precision} needs the "
                     "float model it was converted from")
-        if self.converts_torch and spec.source not in ("timm", "torchvision", "tflite"):
+        if self.converts_torch and spec.source not in (*TORCH_SOURCES, "tflite"):
             return f"{self.name} converts the PyTorch model, and {spec.id} is only an ONNX file"
         if precision not in self.precisions:
             return f"{self.name} does not offer {precision} (it offers {', '.join(self.precisions)})"

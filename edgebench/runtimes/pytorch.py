@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgebench.export.artifact import Artifact
-from edgebench.models.spec import ModelSpec
+from edgebench.models.spec import TORCH_SOURCES, ModelSpec
 from edgebench.runtimes.base import Runtime, Session, SessionOptions
 
 CHANNELS_LAST = "channels_last"
@@ -65,7 +65,7 @@ class PyTorchRuntime(Runtime):
     memory_format = CHANNELS_LAST
 
     def supports(self, spec: ModelSpec, precision: str, batch_size: int) -> str | None:
-        if spec.source not in ("timm", "torchvision"):
+        if spec.source not in TORCH_SOURCES:
             return f"{spec.id} has no PyTorch implementation (only its ONNX file)"
         return super().supports(spec, precision, batch_size)
 

@@ -8,7 +8,7 @@ FP32 inside the timed kernels, as a deployment would.
 from __future__ import annotations
 
 from edgebench.export.artifact import Artifact
-from edgebench.models.spec import ModelSpec
+from edgebench.models.spec import TORCH_SOURCES, ModelSpec
 from edgebench.runtimes.base import Session, SessionOptions
 from edgebench.runtimes.cuda import CudaSession, GpuRuntime, cuda_versions, torch_cuda
 
@@ -62,7 +62,7 @@ class PyTorchCudaRuntime(GpuRuntime):
     compile = False
 
     def supports(self, spec: ModelSpec, precision: str, batch_size: int) -> str | None:
-        if spec.source not in ("timm", "torchvision"):
+        if spec.source not in TORCH_SOURCES:
             return f"{spec.id} has no PyTorch implementation (only its ONNX file)"
         return super().supports(spec, precision, batch_size)
 

@@ -21,7 +21,7 @@ from edgebench.stats import change_verdict, percentile_interval
 BOOTSTRAP = 1000
 DELTA = 1.25
 OUTPUTS = ("depth", "disparity")  # what a relative-depth model's map grows with: distance, or nearness
-MIN_DEPTH = 1e-3  # metres: an aligned prediction is clipped here (a fit can go below zero at the far edge)
+FLOOR = 1e-3  # an aligned prediction's floor, as a share of the truth's smallest value
 
 
 def read_depth(path: str, scale: float) -> np.ndarray:
@@ -55,8 +55,10 @@ def align(pred: np.ndarray, truth: np.ndarray, output: str = "depth") -> np.ndar
     design = np.stack([pred[valid], np.ones(int(valid.sum()))], axis=1)
     (scale, shift), *_ = np.linalg.lstsq(design, target, rcond=None)
     fitted = scale * pred + shift
-    depth = fitted if output == "depth" else 1.0 / np.clip(fitted, 1.0 / 1e3, None)
-    return np.clip(depth, MIN_DEPTH, None)
+    # A fit can go to zero or below where the model saw farther than the truth reaches: clip it at a thousandth of
+    # the truth's smallest value (in the fitted space), whatever the truth's unit.
+    fitted = np.clip(fitted, FLOOR * target.min(), None)
+    return fitted if output == "depth" else 1.0 / fitted
 
 
 def image_errors(pred: np.ndarray, truth: np.ndarray, output: str = "depth") -> dict[str, float]:
@@ -101,12 +103,17 @@ def fidelity(preds: list[np.ndarray], fp32: list[np.ndarray], output: str = "dep
     AbsRel and δ1 after aligning each prediction to FP32's (the FP32 map is made positive first)."""
     errors = []
     for pred, ref in zip(preds, fp32):
-        truth = ref.astype(np.float64) if output == "depth" else 1.0 / np.clip(ref.astype(np.float64), 1e-6, None)
-        truth = np.where(np.isfinite(truth) & (truth > 0), truth, 0.0)
-        errors.append(image_errors(pred, truth, output))
+        ref = ref.astype(np.float64)
+        positive = np.isfinite(ref) & (ref > 0)  # a disparity map's zero or below (the far field) has no depth
+        truth = np.where(positive, ref if output == "depth" else 1.0 / np.where(positive, ref, 1.0), 0.0)
+        if int(positive.sum()) >= 2:  # else FP32 saw no depth in the image: nothing to be faithful to
+            errors.append(image_errors(pred, truth, output))
+    if not errors:
+        return {"images": 0, "skipped": len(fp32), "against": "FP32's aligned depth (no positive FP32 map)"}
     summary = score(errors)
     return {"abs_rel": summary["abs_rel"], "delta1": summary["delta1"], "abs_rel_ci95": summary["abs_rel_ci95"],
-            "delta1_ci95": summary["delta1_ci95"], "images": len(errors), "against": "FP32's aligned depth"}
+            "delta1_ci95": summary["delta1_ci95"], "images": len(errors), "skipped": len(fp32) - len(errors),
+            "against": "FP32's aligned depth"}
 
 
 def truths(ref: dict[str, Any]) -> list[np.ndarray]:

@@ -212,6 +212,30 @@ class CocoScorer:
         return result
 
 
+FIDELITY_SCORE = 0.3  # FP32 detections at least this confident are the truth a deployment is scored against
+
+
+def fidelity(detections: list[np.ndarray], reference: list[np.ndarray], geometry: list,
+             min_score: float = FIDELITY_SCORE) -> dict[str, Any]:
+    """A deployment's detections scored with FP32's as the ground truth (those scoring at least ``min_score``):
+    COCO mAP and AP50 by pycocotools, so INT8's damage is measured on images without labels."""
+    from pycocotools.coco import COCO
+
+    classes = sorted({int(c) for dets in [*detections, *reference] for c in dets[:, 5]}) or [0]
+    images = [{"id": i, "width": int(g[4]), "height": int(g[5])} for i, g in enumerate(geometry)]
+    annotations = [{"id": k + 1, "image_id": i, "category_id": int(row[5]), "bbox": [float(v) for v in row[:4]],
+                    "area": float(row[2] * row[3]), "iscrowd": 0}
+                   for k, (i, row) in enumerate((i, row) for i, dets in enumerate(reference) for row in dets
+                                                if row[4] >= min_score)]
+    gt = COCO()
+    gt.dataset = {"images": images, "annotations": annotations, "categories": [{"id": c} for c in classes]}
+    _quiet(gt.createIndex)
+    scorer = CocoScorer(gt, list(range(len(images))), list(range(max(classes) + 1)))
+    mean_ap, ap50 = scorer.summary(scorer.evaluated(detections))
+    return {"map": mean_ap, "ap50": ap50, "images": len(images), "truth_boxes": len(annotations),
+            "against": f"FP32's detections scoring at least {min_score:g}"}
+
+
 def _empty_results(gt):
     from pycocotools.coco import COCO
 

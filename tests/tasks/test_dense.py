@@ -126,3 +126,35 @@ def test_a_segmenter_file_through_run_matches_the_hand_measured_miou(tmp_path, c
     report = run_cli("report", str(out), "--out", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     assert "mIoU" in (tmp_path / "report" / "report.md").read_text()
+
+
+RGBD_FRAMES = SHARED / "data" / "rgbd-samples"
+
+
+@needs_shared
+def test_torch_task_models_through_run_are_scored_and_compared_with_their_fp32(tmp_path, cache_dir):
+    """A torchvision segmenter (LR-ASPP, random weights offline) on COCO images and Depth Anything V2 Small
+    (transformers, its architecture from its configuration) on RGB-D frames: exported to ONNX, measured on PyTorch
+    and ONNX Runtime, each ONNX Runtime cell scored with the task's figures and its fidelity to PyTorch FP32."""
+    out = tmp_path / "seg"
+    proc = run_cli("run", "--model", "torchvision:lraspp_mobilenet_v3_large", "--data", str(COCO), "--limit", "3",
+                   "--calib-data", str(_calibration(tmp_path / "calib")), "--runtime", "pytorch", "--runtime",
+                   "onnxruntime", "--batch-size", "1", *FAST, "--cache-dir", str(cache_dir), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    seg = _records(out)
+    for record in seg.values():
+        assert record["status"] == "ok", record.get("reason")
+        assert record["accuracy"]["metric"] == "miou" and record["accuracy"]["images"] == 3
+        assert record["reference"]["miou"] == 57.9  # torchvision's published figure, a reference column only
+    assert seg["onnxruntime"]["accuracy"]["fidelity"]["pixels_agree"] > 0.99  # the same float model
+    out = tmp_path / "depth"
+    proc = run_cli("run", "--model", "transformers:depth-anything/Depth-Anything-V2-Small-hf", "--data",
+                   str(RGBD_FRAMES), "--calib-data", str(tmp_path / "calib"), "--limit", "2", "--runtime",
+                   "onnxruntime", "--batch-size", "1", *FAST, "--cache-dir", str(cache_dir), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    cell = _records(out)["onnxruntime"]
+    assert cell["status"] == "ok", cell.get("reason")
+    acc = cell["accuracy"]
+    assert acc["metric"] == "depth" and acc["images"] == 2 and 0 <= acc["delta1"] <= 1
+    assert acc["fidelity"]["delta1"] > 0.99 and acc["fidelity"]["abs_rel"] < 0.01  # ONNX Runtime vs PyTorch FP32
+    assert cell["params_m"] == pytest.approx(24.8, abs=0.1) and cell["weights"] == "random"

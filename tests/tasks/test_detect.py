@@ -137,13 +137,14 @@ def test_a_detector_through_run_on_two_runtimes_with_int8(tmp_path, cache_dir):
         change = acc["vs_reference"]["map_change"]
         if key.endswith("fp32|b1"):
             assert abs(change["delta"]) < 0.01  # the same float model as the reference, on another runtime
+            assert acc["fidelity"]["map"] > 0.9  # ... so it finds FP32's confident boxes again
         else:
             assert change["ci95"][0] <= change["delta"] <= change["ci95"][1]
         assert record["quantization"]["calibration"]["images"] == 8 if "int8" in key else True
     report = run_cli("report", str(out), "--out", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "COCO mAP" in text and "Δ mAP vs FP32 (pt)" in text
+    assert "COCO mAP" in text and "Δ mAP vs FP32 (pt)" in text and "b1 end to end per image (ms)" in text
 
 
 @pytest.mark.parametrize("yaml_text, words", [
@@ -166,3 +167,19 @@ def test_optimize_refuses_a_detector_in_one_line(tmp_path):
                    "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "searches classifiers for now" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_fidelity_scores_a_deployment_against_fp32s_confident_detections():
+    """No labels needed: FP32's detections (score >= 0.3) are the truth. The same detections score mAP 1; boxes
+    moved by half their size score less; a detection FP32 did not make costs precision."""
+    from edgebench.tasks.detect import fidelity
+
+    fp32 = [np.array([[10, 10, 40, 40, 0.9, 0], [100, 50, 30, 60, 0.8, 2], [5, 5, 10, 10, 0.1, 1]], np.float32),
+            np.array([[20, 30, 50, 50, 0.7, 1]], np.float32)]
+    geometry = [[1, 1, 0, 0, 200, 200], [1, 1, 0, 0, 100, 120]]
+    same = fidelity(fp32, fp32, geometry)
+    assert same["map"] == pytest.approx(1.0) and same["truth_boxes"] == 3
+    moved = [d.copy() for d in fp32]
+    moved[0][0, :2] += 20
+    worse = fidelity(moved, fp32, geometry)
+    assert worse["ap50"] < 1.0 and worse["map"] < same["map"]
