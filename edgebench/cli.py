@@ -426,9 +426,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         command = "edgebench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["optimize"] \
             else "edgebench optimize ..."
     specs, runtimes = _resolve(config)
-    if specs[0].task != "classify":
-        raise ConfigError(f"edgebench optimize searches classifiers for now; {specs[0].id} is a {specs[0].task} model: "
-                          "measure its deployments with edgebench run")
+    from dataclasses import replace as with_figure
+
+    from edgebench.tasks import FIGURE_NAMES, TASK_FIGURE
+
+    goal = with_figure(goal, figure=FIGURE_NAMES[TASK_FIGURE[specs[0].task]])  # the budget's points are the task's
     images = split_roles(select_images(**config.image_options()), sizes)
     if args.resume:
         _check_search_images(run_dir, images)

@@ -50,10 +50,13 @@ def write_deploy_folder(record: dict[str, Any], spec: ModelSpec, out_dir: Path, 
     (out_dir / "preprocess.json").write_text(json.dumps(preprocess, indent=1) + "\n")
     (out_dir / "figures.json").write_text(json.dumps(figures, indent=1, default=str) + "\n")
     needs = f"{_install_hint(record['runtime'])} pillow numpy"
+    # predict.py prints a classifier's top-5; a detector's, segmenter's or depth model's decoding is edgebench's
+    # task code (edgebench.tasks), named in preprocess.json's "postprocess" instead.
     example = render_example(record["runtime"], title=f"{spec.id} on {figures['deployment']['label']}: "
                              "the deployment edgebench chose, run on one or more images.",
                              needs=needs.removeprefix("pip install "), model=names[0],
-                             threads=record.get("threads") or 1, config=json.dumps(_openvino_config(record)))
+                             threads=record.get("threads") or 1, config=json.dumps(_openvino_config(record))) \
+        if spec.task == "classify" else None
     if example is not None:
         (out_dir / "predict.py").write_text(example)
     (out_dir / "README.md").write_text(readme(spec, figures, names, needs, command, example is not None),
@@ -79,15 +82,37 @@ def artifact_files(artifact: dict[str, Any]) -> list[Path]:
     return [path, path.with_suffix(companion)] if companion else [path]
 
 
+RESIZE_RULES = {
+    "crop": ("shorter side to floor(min(H, W) / crop_pct), keeping the aspect ratio, with `interpolation` "
+             "(Pillow's resampling filter of that name)",
+             "centre crop H x W: left = round((width - W) / 2), top = round((height - H) / 2)"),
+    "letterbox": ("the whole image scaled by r = min(W / width, H / height), keeping the aspect ratio, with "
+                  "`interpolation` (Pillow's filter of that name)",
+                  "pasted on an H x W canvas of grey `pad_value`, at `position` (top-left, or centred: left = "
+                  "(W - round(width * r)) // 2, top likewise); outputs map back by r and that offset"),
+    "stretch": ("the image resized to W x H, its aspect ratio lost, with `interpolation` (Pillow's filter of that "
+                "name)", "none"),
+}
+
+
 def preprocess_data(spec: ModelSpec, record: dict[str, Any]) -> dict[str, Any]:
-    """The preprocessing as data: what ``edgebench.data.images`` does, in words and numbers."""
+    """The preprocessing as data: what ``edgebench.data.images`` does, in words and numbers, and how the output
+    is read (a classifier's scores, or the task's post-processing by name)."""
     pre = spec.to_dict()["preprocess"]
     batch = spec.fixed_batch or 1
+    resize_rule, crop = RESIZE_RULES[spec.preprocess.resize]
+    if spec.task == "classify":
+        output = {"meaning": OUTPUTS.get(spec.source, "class scores (the model's own output)"),
+                  "classes": spec.num_classes, "shape": [batch, spec.num_classes],
+                  "labels": "ImageNet-1k: index i is the i-th WordNet synset in sorted order"
+                  if spec.num_classes == 1000 and spec.source in OUTPUTS else "the model's class order"}
+    else:
+        output = {"task": spec.task, "name": spec.output_name, "postprocess": spec.postprocess,
+                  "meaning": f"read as edgebench.tasks.{spec.task} reads it, with these settings"}
     return {
         **{key: list(value) if isinstance(value, tuple) else value for key, value in pre.items()},
-        "resize_rule": "shorter side to floor(min(H, W) / crop_pct), keeping the aspect ratio, with `interpolation` "
-                  "(Pillow's resampling filter of that name)",
-        "crop": "centre crop H x W: left = round((width - W) / 2), top = round((height - H) / 2)",
+        "resize_rule": resize_rule,
+        "crop": crop,
         "value_scale": "uint8 RGB pixels / scale (255: -> [0, 1]), then (x - mean) / std per channel, float32",
         "channels": "decoded as RGB; reversed to BGR before normalising when channel_order is BGR "
                     "(mean and std are given in the model's channel order)",
@@ -95,18 +120,18 @@ def preprocess_data(spec: ModelSpec, record: dict[str, Any]) -> dict[str, Any]:
         "input": {"name": spec.input_name or INPUT_NAME, "dtype": "float32", "shape": [batch, *spec.input_shape],
                   "note": "the batch dimension is fixed in the model" if spec.fixed_batch else
                   f"one image per call here; the figures were measured at batch {record.get('batch_size')}"},
-        "output": {"meaning": OUTPUTS.get(spec.source, "class scores (the model's own output)"),
-                   "classes": spec.num_classes, "shape": [batch, spec.num_classes],
-                   "labels": "ImageNet-1k: index i is the i-th WordNet synset in sorted order"
-                   if spec.num_classes == 1000 and spec.source in OUTPUTS else "the model's class order"},
+        "output": output,
     }
 
 
 def deployment_figures(record: dict[str, Any], files: list[str]) -> dict[str, Any]:
     """The measured figures of the deployment, with their intervals, recipe and machine."""
     latency = record.get("latency_ms") or {}
+    from edgebench.tasks import main_change, main_figure
+
     accuracy = record.get("accuracy") or {}
-    change = (accuracy.get("vs_reference") or {}).get("top1_change") or {}
+    change = main_change(accuracy) or {}
+    figure = main_figure(accuracy)
     quantization = record.get("quantization") or {}
     environment = record.get("environment") or {}
     variant = record.get("variant") or ""
@@ -124,6 +149,7 @@ def deployment_figures(record: dict[str, Any], files: list[str]) -> dict[str, An
         "size_mb": record.get("size_mb"),
         "peak_rss_mb": record.get("peak_rss_mb"),
         "accuracy": {**{k: accuracy.get(k) for k in ("images", "top1", "top1_ci95", "top5", "top5_ci95")},
+                     "figure": figure, "value": accuracy.get(figure), "value_ci95": accuracy.get(f"{figure}_ci95"),
                      "eval_set": (accuracy.get("eval_set") or {}).get("dataset"),
                      # "report": images held out from every decision of the search (its selection figures are in
                      # deployment.search.selection)
@@ -179,14 +205,17 @@ def summary_line(figures: dict[str, Any]) -> str:
     if figures.get("peak_rss_mb") is not None:
         parts.append(f"peak RSS {figures['peak_rss_mb']:.0f} MB")
     accuracy = figures.get("accuracy") or {}
-    if accuracy.get("top1") is not None:
-        low, high = accuracy["top1_ci95"]
-        parts.append(f"top-1 {100 * accuracy['top1']:.1f}% [{100 * low:.1f}–{100 * high:.1f}] "
-                     f"on {accuracy['images']} images")
+    value = accuracy.get("value", accuracy.get("top1"))
+    if value is not None:
+        from edgebench.tasks import FIGURE_NAMES
+
+        name = FIGURE_NAMES.get(accuracy.get("figure") or "top1", "top-1")
+        low, high = accuracy.get("value_ci95", accuracy.get("top1_ci95")) or (value, value)
+        parts.append(f"{name} {100 * value:.1f}% [{100 * low:.1f}–{100 * high:.1f}] on {accuracy['images']} images")
         change = accuracy.get("vs_fp32") or {}
         if change.get("delta") is not None:
             low, high = change["ci95"]
-            parts.append(f"Δ top-1 vs FP32 {100 * change['delta']:+.2f} pt [{100 * low:+.2f}, {100 * high:+.2f}] "
+            parts.append(f"Δ {name} vs FP32 {100 * change['delta']:+.2f} pt [{100 * low:+.2f}, {100 * high:+.2f}] "
                          f"({change['verdict']})")
     if figures.get("quantization"):
         parts.append(f"recipe {figures['quantization']['recipe']}")

@@ -9,6 +9,7 @@ from edgebench.optimize import strategy
 from edgebench.report.search import (CANDIDATE_COLUMNS, accuracy_sentence, candidate_cells, figures_text,
                                      images_sentence, plain_sentence, table_rows)
 from edgebench.results.search import FINAL, SKIPPED
+from edgebench.tasks import main_figure, main_value
 
 STAGE_DEPTH = {"final": 3, "full": 2, "screen": 1}
 
@@ -17,7 +18,7 @@ def final_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Lines measured in the final round with a top-1 (on the report images): the search's measurements. A probe's
     latency and a selection top-1 never are."""
     return [r for r in lines if r.get("status") == "ok" and (r.get("search") or {}).get("stage") == FINAL
-            and (r.get("accuracy") or {}).get("top1") is not None]
+            and main_value(r.get("accuracy")) is not None]
 
 
 def pareto_keys(lines: list[dict[str, Any]], batch: int) -> list[str]:
@@ -25,7 +26,7 @@ def pareto_keys(lines: list[dict[str, Any]], batch: int) -> list[str]:
     from edgebench.report.pareto import pareto_set
 
     rows = [r for r in final_lines(lines) if r["batch_size"] == batch]
-    points = [(r["latency_ms"]["p50"], r["accuracy"]["top1"], r.get("size_mb") or float("nan")) for r in rows]
+    points = [(r["latency_ms"]["p50"], main_value(r["accuracy"]), r.get("size_mb") or float("nan")) for r in rows]
     return [rows[i]["key"] for i in pareto_set(points, maximise=(False, True, False))]
 
 
@@ -61,10 +62,11 @@ def candidate_figures(screened: dict[str, Any] | None, full: dict[str, Any] | No
 
 def _accuracy_figures(record: dict[str, Any]) -> dict[str, Any] | None:
     accuracy = record.get("accuracy") or {}
-    if accuracy.get("top1") is None:
+    if main_value(accuracy) is None:
         return None
     drop = strategy.drop_pt(record) or {}
-    return {"images": accuracy.get("images"), "top1": accuracy["top1"], "drop": drop.get("estimate"),
+    return {"images": accuracy.get("images"), "figure": main_figure(accuracy), "value": main_value(accuracy),
+            "top1": accuracy.get("top1"), "drop": drop.get("estimate"),
             "lo": drop.get("lo"), "hi": drop.get("hi"), "verdict": drop.get("verdict")}
 
 

@@ -234,7 +234,7 @@ class Optimize:
                              eval_samples=self.images.selection.eval_samples[:self.screen_images])
             screen_inputs = self._eval_inputs(inputs, subset, prepared, "screen")
             self.say(f"screening {len(todo)} candidates: probe latency at batch {self.goal.batch_size} (lockstep "
-                     f"rounds) and top-1 on {len(subset.eval_samples)} selection images...")
+                     f"rounds) and {self.goal.figure} on {len(subset.eval_samples)} selection images...")
             self._work(len(todo))
             # One group in lockstep (measure_group's rounds): every candidate is timed in every round, so any two
             # are compared round by round (paired), which is what the strategy prunes on.
@@ -319,7 +319,8 @@ class Optimize:
                 self.fates[key] = "feasible in full evaluation; not in the final round (not within the best one's noise, " \
                                   "nor its family's best)"
         self.say(f"final round: {len(finalists)} deployments timed together over the same rounds (profile "
-                 f"'{self.config.profile.name}'), top-1 on the {len(self.images.report.eval_samples)} report images "
+                 f"'{self.config.profile.name}'), {self.goal.figure} on the {len(self.images.report.eval_samples)} "
+                 "report images "
                  "(held out from every decision)...")
         if self.progress:  # the final lines advance it as they are stored (Sweep.store_group)
             self.progress.add_work(len(finalists) * (1.0 + self.goal.batch_size / 4.0), cells=len(finalists))

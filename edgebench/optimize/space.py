@@ -41,7 +41,7 @@ class Proposal:
 class SearchContext:
     spec: ModelSpec
     runtimes: tuple[str, ...]
-    max_drop_pt: float | None  # the accuracy budget, in top-1 points
+    max_drop_pt: float | None  # the accuracy budget, in points of the task's main figure (top-1, mAP, ...)
     sensitive_nodes: tuple[str, ...] = ()  # ONNX node names, most sensitive first (empty: no sensitivity)
     sensitive_weighted: tuple[str, ...] = ()  # the same ranking, only layers with weights (Conv, Gemm, MatMul)
     has_validation: bool = False  # labelled held-out images exist (accuracy-controlled quantisation needs them)

@@ -43,11 +43,14 @@ MIN_PAIRED_ROUNDS = 4
 def selection_summary(record: dict[str, Any] | None) -> dict[str, Any]:
     """What a final line keeps (``search.selection``) of a candidate's full evaluation on the selection images: the
     figures the search decided on. Empty without one."""
+    from edgebench.tasks import main_change, main_figure
+
     accuracy = (record or {}).get("accuracy") or {}
     if not accuracy:
         return {}
-    return {"images": accuracy.get("images"), "top1": accuracy.get("top1"), "top1_ci95": accuracy.get("top1_ci95"),
-            "top1_change": (accuracy.get("vs_reference") or {}).get("top1_change"),
+    key = main_figure(accuracy)
+    return {"images": accuracy.get("images"), **({"metric": accuracy["metric"]} if accuracy.get("metric") else {}),
+            key: accuracy.get(key), f"{key}_ci95": accuracy.get(f"{key}_ci95"), f"{key}_change": main_change(accuracy),
             "eval_id": (accuracy.get("eval_set") or {}).get("eval_id"),
             "images_file": (accuracy.get("eval_set") or {}).get("images_file")}
 
@@ -68,7 +71,7 @@ def accuracy_breaks(record: dict[str, Any], goal: Goal) -> str | None:
         return None
     drop = drop_pt(record)
     if drop is None:
-        return "no top-1 against the FP32 reference"
+        return f"no {goal.figure} against the FP32 reference"
     value = goal.budgeted(drop)
     if value > goal.max_drop_pt + 1e-9:
         what = "drop" if goal.bound == "estimate" else "drop's 95% upper bound"

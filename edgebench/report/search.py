@@ -13,8 +13,9 @@ from typing import Any
 
 from edgebench.report.document import Block, Heading, Paragraph, Table, num, text
 from edgebench.results.search import SKIPPED, Goal, drop_pt, key_label, label, on_selection, read_summary
+from edgebench.tasks import FIGURE_NAMES, main_figure, main_value
 
-CANDIDATE_COLUMNS = ("Deployment", "Stage", "p50 ms", "Selection drop pt (95%)", "Report top-1",
+CANDIDATE_COLUMNS = ("Deployment", "Stage", "p50 ms", "Selection drop pt (95%)", "Report accuracy",
                      "Report drop pt (95%)", "Size MB", "Fate")
 
 
@@ -86,8 +87,13 @@ def candidate_cells(row: dict[str, Any]) -> list[str]:
                                            + (" (screen)" if selection.get("subset") else ""))
     size = row.get("size_mb")
     return [row.get("label") or key_label(row["key"]), row.get("stage") or "–", p50, chosen_on,
-            "–" if not report else f"{report['top1']:.2%} on {report['images']}",
+            "–" if not report else f"{FIGURE_NAMES[report.get('figure') or 'top1']} {_value(report):.2%} on {report['images']}",
             "–" if not report else _drop_text(report), "–" if size is None else f"{size:.1f}", row.get("fate", "")]
+
+
+def _value(figures: dict[str, Any]) -> float:
+    """A candidate's main figure on the report images (before tasks, only top-1 was kept)."""
+    return figures["value"] if figures.get("value") is not None else figures["top1"]
 
 
 def _drop_text(figures: dict[str, Any]) -> str:
@@ -194,8 +200,8 @@ def figures_text(record: dict[str, Any]) -> str:
     accuracy = record.get("accuracy") or {}
     role = (accuracy.get("eval_set") or {}).get("role")
     drop = drop_pt(record)
-    if accuracy.get("top1") is not None:
-        words += f", top-1 {accuracy['top1']:.2%}"
+    if main_value(accuracy) is not None:
+        words += f", {FIGURE_NAMES[main_figure(accuracy)]} {main_value(accuracy):.2%}"
     if drop:
         words += (f", drop {drop['estimate']:+.2f} pt (95% {drop['lo']:+.2f} to {drop['hi']:+.2f}, {drop['verdict']}, "
                   f"{drop['images']} {role + ' ' if role else ''}images)")

@@ -43,6 +43,7 @@ class Goal:
     max_latency_ms: float | None = None
     max_size_mb: float | None = None
     max_memory_mb: float | None = None
+    figure: str = "top-1"  # the task's main figure the budget is in (top-1, mAP, mIoU, δ1: edgebench.tasks)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -59,18 +60,21 @@ class Goal:
     def budget_text(self) -> str:
         if self.max_drop_pt is None:
             return "no accuracy budget"
-        return f"top-1 drop ≤ {self.max_drop_pt:g} pt applied to the drop's {self.bound_words}"
+        return f"{self.figure} drop ≤ {self.max_drop_pt:g} pt applied to the drop's {self.bound_words}"
 
 
 def drop_pt(record: dict[str, Any]) -> dict[str, float] | None:
-    """Top-1 drop against the FP32 reference in points: estimate, 95% interval, McNemar's verdict."""
-    change = ((record.get("accuracy") or {}).get("vs_reference") or {}).get("top1_change")
-    if not change:
+    """The drop of the task's main figure (top-1, mAP, mIoU, δ1) against the FP32 reference in points: estimate,
+    95% interval, the paired test's verdict (McNemar's p-value for top-1)."""
+    from edgebench.tasks import main_change
+
+    change = main_change(record.get("accuracy"))
+    if not change or not change.get("ci95"):
         return None
     lo, hi = change["ci95"]
     # "or 0.0": no drop prints as 0.00, not -0.00
     return {"estimate": -change["delta"] * 100.0 or 0.0, "lo": -hi * 100.0 or 0.0, "hi": -lo * 100.0 or 0.0,
-            "p_value": change["p_value"], "verdict": change["verdict"],
+            "p_value": change.get("p_value"), "verdict": change["verdict"],
             "images": (record.get("accuracy") or {}).get("images")}
 
 
@@ -81,12 +85,16 @@ def on_selection(record: dict[str, Any]) -> dict[str, Any]:
     search = record.get("search") or {}
     if "selection" not in search:
         return record
+    from edgebench.tasks import main_figure
+
     chosen_on = search["selection"] or {}
+    key = main_figure(chosen_on)
     accuracy = None
-    if chosen_on.get("top1") is not None:
-        accuracy = {"images": chosen_on.get("images"), "top1": chosen_on["top1"],
-                    "top1_ci95": chosen_on.get("top1_ci95"),
-                    "vs_reference": {"top1_change": chosen_on.get("top1_change")}}
+    if chosen_on.get(key) is not None:
+        accuracy = {"images": chosen_on.get("images"), key: chosen_on[key], f"{key}_ci95": chosen_on.get(f"{key}_ci95"),
+                    "vs_reference": {f"{key}_change": chosen_on.get(f"{key}_change")}}
+        if chosen_on.get("metric"):
+            accuracy["metric"] = chosen_on["metric"]
     return {**record, "accuracy": accuracy}
 
 

@@ -5,6 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 
+# Each task's main figure in an accuracy summary (keyed by its ``metric``; a classifier's summary has none): the
+# figure a budget, a Pareto set and a drop are read on, and its paired change against FP32 (``<figure>_change``).
+MAIN_FIGURE = {"map": "map", "miou": "miou", "depth": "delta1"}
+FIGURE_NAMES = {"top1": "top-1", "map": "mAP", "miou": "mIoU", "delta1": "δ1"}
+TASK_FIGURE = {"classify": "top1", "detect": "map", "segment": "miou", "depth": "delta1"}
+
+
+def main_figure(accuracy: dict[str, Any] | None) -> str:
+    """The key of the main figure of an accuracy summary: top1, map, miou or delta1."""
+    return MAIN_FIGURE.get((accuracy or {}).get("metric"), "top1")
+
+
+def main_value(accuracy: dict[str, Any] | None) -> float | None:
+    """The main figure of an accuracy summary (a fraction), None without one."""
+    return (accuracy or {}).get(main_figure(accuracy))
+
+
+def main_change(accuracy: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The paired change of the main figure against the model's FP32 reference, None without one."""
+    return ((accuracy or {}).get("vs_reference") or {}).get(f"{main_figure(accuracy)}_change")
+
+
 def headline(summary: dict[str, Any]) -> str:
     """The task's main figures of an accuracy summary, for a console line."""
     if summary.get("metric") == "map":

@@ -95,7 +95,7 @@ def test_each_candidate_says_whether_its_latency_is_a_probe_and_on_which_images(
     assert screened["stage"] == "screen" and screened["selection"]["subset"] and screened["selection"]["images"] == 20
     assert rows[key("litert", "fp32")]["stage"] is None
     cells = dict(zip(CANDIDATE_COLUMNS, candidate_cells(variant)))
-    assert cells["p50 ms"] == "3.10 probe" and cells["Report top-1"] == "–" and cells["Stage"] == "full"
+    assert cells["p50 ms"] == "3.10 probe" and cells["Report accuracy"] == "–" and cells["Stage"] == "full"
     assert candidate_cells(screened)[3].endswith("on 20 (screen)")
     assert dict(zip(CANDIDATE_COLUMNS, candidate_cells(chosen)))["p50 ms"] == "5.00"
 

@@ -161,14 +161,6 @@ def test_a_bad_model_config_is_one_line(tiny_onnx, tmp_path, yaml_text, words):
     assert len(proc.stderr.strip().splitlines()) == 1 and all(w in proc.stderr for w in words), proc.stderr
 
 
-@needs_shared
-def test_optimize_refuses_a_detector_in_one_line(tmp_path):
-    proc = run_cli("optimize", "--model", f"onnx:{YOLOX}", "--model-config", str(CONFIG), "--data", str(COCO),
-                   "--out", str(tmp_path / "o"))
-    assert proc.returncode == 2 and "searches classifiers for now" in proc.stderr, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
-
-
 def test_fidelity_scores_a_deployment_against_fp32s_confident_detections():
     """No labels needed: FP32's detections (score >= 0.3) are the truth. The same detections score mAP 1; boxes
     moved by half their size score less; a detection FP32 did not make costs precision."""
@@ -183,3 +175,30 @@ def test_fidelity_scores_a_deployment_against_fp32s_confident_detections():
     moved[0][0, :2] += 20
     worse = fidelity(moved, fp32, geometry)
     assert worse["ap50"] < 1.0 and worse["map"] < same["map"]
+
+
+@needs_shared
+def test_optimize_searches_a_detector_within_an_map_budget(tmp_path, cache_dir):
+    """`edgebench optimize` on YOLOX-Nano: the budget is in mAP points, every decision is read on the selection
+    images and the chosen deployment's mAP and drop on the report images; the deploy folder says how the raw output
+    is decoded (no classifier's predict.py)."""
+    out = tmp_path / "search"
+    proc = run_cli("optimize", "--model", f"onnx:{YOLOX}", "--model-config", str(CONFIG), "--data", str(COCO),
+                   "--calib-size", "8", "--selection-images", "24", "--report-images", "40", "--screen-images", "12",
+                   "--runtime", "onnxruntime", "--runtime", "openvino", "--precision", "int8",
+                   "--max-accuracy-drop", "25", "--budget", "2", "--quick", "--timeout", "300",
+                   "--cache-dir", str(cache_dir), "--out", str(out), timeout=1200)
+    assert proc.returncode in (0, 3), proc.stderr[-3000:]
+    summary = json.loads((out / "optimize.json").read_text())
+    assert summary["goal"]["figure"] == "mAP"
+    text = (out / "optimize.md").read_text()
+    assert "mAP drop ≤ 25 pt" in text
+    finals = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert finals and all(r["accuracy"]["metric"] == "map" and r["accuracy"]["images"] == 40 for r in finals
+                          if r["status"] == "ok")
+    if proc.returncode == 0:
+        figures = json.loads((out / "deploy" / "figures.json").read_text())
+        assert figures["accuracy"]["figure"] == "map" and figures["accuracy"]["images_role"] == "report"
+        assert not (out / "deploy" / "predict.py").exists()
+        preprocess = json.loads((out / "deploy" / "preprocess.json").read_text())
+        assert preprocess["output"]["postprocess"]["decoder"] == "yolox" and "canvas" in preprocess["crop"]

@@ -17,7 +17,8 @@ def propose(context: SearchContext) -> list[Proposal]:
     out = [variant("preset", "mixed", "NNCF's mixed preset: asymmetric activations", nncf_preset="mixed")]
     for name, nodes, words in context.mixed():
         out.append(variant("mixed", name, words + " in NNCF's ignored scope", exclude_nodes=nodes))
-    if context.has_validation and context.max_drop_pt is not None:
+    # NNCF's accuracy control validates top-1 on labelled images: a classifier's budget only.
+    if context.has_validation and context.max_drop_pt is not None and context.spec.task == "classify":
         out.append(variant("accuracy-control", f"ac{context.max_drop_pt:g}",
                            "NNCF reverts the layers that cost most until the drop on held-out images is within budget",
                            nncf_accuracy_control=context.max_drop_pt))
