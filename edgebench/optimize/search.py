@@ -222,7 +222,7 @@ class Optimize:
     def _recipe(self, cell: Cell) -> str | None:
         from edgebench.runtimes import get_runtime
 
-        return get_runtime(cell.runtime).recipes.get(cell.precision)
+        return get_runtime(cell.runtime).recipe_for(cell.model, cell.precision)
 
     # -- screen: probe latency and subset fidelity, together ----------------------------------------------
     def _screen_stage(self, keys: list[str], prepared: dict[str, Any], inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -185,7 +185,7 @@ class LocalBuild:
         runtime and precision; every batch size shares it). ``{"artifact": ...}`` (with ``quantization`` when
         built), ``{"skip": why}`` or ``{"reason": why it failed}``."""
         runtime = get_runtime(cell.runtime)
-        recipe = runtime.recipes.get(cell.precision)
+        recipe = runtime.recipe_for(cell.model, cell.precision)
         if cell.model.source == "tflite":  # a LiteRT file runs as it is (runtimes.base: its own precision only)
             recipe = None
         if recipe is None:

@@ -62,7 +62,7 @@ def need_calibration(cells: list[Cell]) -> bool:
     """Whether any cell's precision is built by a recipe that calibrates (INT8, not FP16)."""
     from edgebench.quantize.base import recipe_class
 
-    recipes = {get_runtime(c.runtime).recipes.get(c.precision) for c in cells} - {None}
+    recipes = {get_runtime(c.runtime).recipe_for(c.model, c.precision) for c in cells} - {None}
     return any(recipe_class(path).needs_calibration for path in recipes)
 
 

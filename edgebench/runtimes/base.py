@@ -115,8 +115,10 @@ class Runtime(ABC):
     # Its artifacts run on another machine of the same kind: `edgebench export` ships them (a TensorRT
     # engine is built for one GPU, PyTorch needs torch and the model's code, so those are built there).
     portable: ClassVar[bool] = True
-    # Its converter starts from the PyTorch model (torch.export), so a model given as an ONNX file is skipped.
+    # Its converter starts from the PyTorch model (torch.export), so a model given as an ONNX file is skipped,
+    # unless it also has a recipe from ONNX (``onnx_recipes``: pnnx reads ONNX for ncnn).
     converts_torch: ClassVar[bool] = False
+    onnx_recipes: ClassVar[dict[str, str]] = {}
     description: ClassVar[str] = ""
 
     @classmethod
@@ -151,11 +153,20 @@ class Runtime(ABC):
         if spec.source == "tflite" and precision != "fp32":
             return (f"a LiteRT file is measured as it is (its own precision, the fp32 cell): {precision} needs the "
                     "float model it was converted from")
-        if self.converts_torch and spec.source not in (*TORCH_SOURCES, "tflite"):
+        if self.converts_torch and spec.source not in (*TORCH_SOURCES, "tflite") and not (
+                spec.source == "onnx" and self.onnx_recipes):
             return f"{self.name} converts the PyTorch model, and {spec.id} is only an ONNX file"
         if precision not in self.precisions:
             return f"{self.name} does not offer {precision} (it offers {', '.join(self.precisions)})"
         return None
+
+    @classmethod
+    def recipe_for(cls, spec: ModelSpec, precision: str) -> str | None:
+        """The recipe that builds ``spec``'s artifact at ``precision`` (None: the prepared artifact runs as it is):
+        the one from ONNX for a model given as an ONNX file where the runtime has one."""
+        if spec.source == "onnx" and precision in cls.onnx_recipes:
+            return cls.onnx_recipes[precision]
+        return cls.recipes.get(precision)
 
     @abstractmethod
     def load(self, artifact: Artifact, spec: ModelSpec, options: SessionOptions) -> Session:

@@ -35,7 +35,9 @@ class NcnnSession(Session):
         return outputs
 
     def finish(self, raw: list) -> np.ndarray:
-        return np.stack([np.array(out, dtype=np.float32).reshape(-1) for out in raw])
+        # Each image's output keeps its shape (ncnn drops the batch axis): a detector's (anchors, 85) rows, a
+        # segmenter's (classes, h, w) maps; a classifier's scores are one row either way.
+        return np.stack([np.array(out, dtype=np.float32) for out in raw])
 
 
 class NcnnRuntime(Runtime):
@@ -46,6 +48,7 @@ class NcnnRuntime(Runtime):
     converts_torch = True
     precisions = ("fp32",)
     recipes = {"fp32": "edgebench.quantize.ncnn:PnnxFp32"}
+    onnx_recipes = {"fp32": "edgebench.quantize.ncnn:PnnxOnnxFp32"}  # pnnx reads a user's ONNX file too
     description = "ncnn (models converted by pnnx), FP32"
 
     def load(self, artifact: Artifact, spec: ModelSpec, options: SessionOptions) -> Session:

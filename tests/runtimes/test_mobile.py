@@ -93,3 +93,19 @@ def test_runtime_group_expands():
 
     runtimes, named = expand_runtimes(("mobile", "onnxruntime"))
     assert runtimes == [*MOBILE_RUNTIMES, "onnxruntime"] and named == {"onnxruntime"}
+
+
+def test_ncnn_takes_an_onnx_file_through_pnnx(image_task, tmp_path, cache_dir):
+    """A model given as an ONNX file reaches ncnn: pnnx reads the ONNX graph, and the ncnn cell agrees with the
+    FP32 reference (ONNX Runtime) image by image."""
+    out = tmp_path / "run"
+    proc = run_cli("run", "--model", f"onnx:{image_task['onnx']}", "--data", str(image_task["val"]), "--calib-size",
+                   "10", "--limit", "40", "--runtime", "ncnn", "--precision", "fp32", "--precision", "int8",
+                   "--batch-size", "1", "--cache-dir", str(cache_dir), "--out", str(out), *FAST)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = {r["precision"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert records["int8"]["status"] == "skipped" and "does not offer int8" in records["int8"]["reason"]
+    cell = records["fp32"]
+    assert cell["status"] == "ok", cell.get("reason")
+    assert cell["artifact"]["toolchain"] == "pnnx (ONNX → ncnn)"
+    assert cell["accuracy"]["vs_reference"]["top1_agreement"] >= 0.99

@@ -116,17 +116,21 @@ def test_yolox_nano_matches_the_hand_measured_map():
 
 @needs_shared
 def test_a_detector_through_run_on_two_runtimes_with_int8(tmp_path, cache_dir):
-    """`edgebench run` on YOLOX-Nano: FP32 and INT8 on ONNX Runtime and OpenVINO, scored as COCO mAP with its
-    interval, each INT8 cell's paired change against the FP32 detections, decode+NMS timed apart, and the
-    report's table headed by the task's metric."""
+    """`edgebench run` on YOLOX-Nano: FP32 and INT8 on ONNX Runtime and OpenVINO, and FP32 on ncnn (pnnx reads the
+    ONNX file), scored as COCO mAP with its interval, each INT8 cell's paired change against the FP32 detections,
+    decode+NMS timed apart, and the report's table headed by the task's metric."""
     out = tmp_path / "run"
     proc = run_cli("run", "--model", f"onnx:{YOLOX}", "--model-config", str(CONFIG), "--data", str(COCO),
                    "--calib-size", "8", "--limit", "16", "--runtime", "onnxruntime", "--runtime", "openvino",
-                   "--precision", "fp32", "--precision", "int8", "--batch-size", "1", "--cache-dir", str(cache_dir),
-                   "--out", str(out), *FAST)
-    assert proc.returncode == 0, proc.stderr
+                   "--runtime", "ncnn", "--precision", "fp32", "--precision", "int8", "--batch-size", "1",
+                   "--cache-dir", str(cache_dir), "--out", str(out), *FAST)
+    assert proc.returncode in (0, 1), proc.stderr  # 1: a cell failed (ncnn, below), recorded with its reason
     assert "reference mAP" in proc.stderr
     records = {r["key"].split("|", 1)[1]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert records.pop("ncnn|int8|b1")["status"] == "skipped"
+    ncnn = records.pop("ncnn|fp32|b1")  # pnnx 20261020 leaves YOLOX's strided slices (its Focus stem) unlowered
+    assert ncnn["status"] == "ok" or "pnnx could not turn Tensor.slice" in ncnn["reason"], ncnn.get("reason")
+    assert proc.returncode == (0 if ncnn["status"] == "ok" else 1)
     assert sorted(records) == ["onnxruntime|fp32|b1", "onnxruntime|int8|b1", "openvino|fp32|b1", "openvino|int8|b1"]
     for key, record in records.items():
         assert record["status"] == "ok", record.get("reason")
