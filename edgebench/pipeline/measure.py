@@ -4,7 +4,7 @@ round by round.
 
 Each cell keeps its own worker process (a crash or a hang fails that cell only). Workers stay loaded between rounds
 when their memory fits beside each other ("loaded"); otherwise each round starts a fresh worker per cell
-("restart"), and a round's slice lasts at least twice what the restart costs. Every cell is timed in every round
+("restart"), and a round's slice lasts twice what the restart costs, up to the cell's cap. Every cell is timed in every round
 until the group stops: when every cell's median *and* every ratio the report shows between its cells is known to
 the profile's precision, or at the group's time cap (the profile's per-cell cap times its cells). A cell's slice
 during which other processes took a meaningful share of the CPUs is left out of its p50 and of every ratio it is
@@ -196,7 +196,11 @@ class GroupMeasure:
         left_out_s = sum(s.left_out_s for s in active)
         # Only rounds left out extend a group past its cap; slow calls that pass twice the cap before their floor
         # of calls is not interference (the seed table's EfficientNet-B6 at batch 32 stopped after one call so).
-        if left_out_s > 0 and kept_s + left_out_s >= INTERFERENCE_BOUND * cap_s:
+        # The bound is twice what the group needs: its cap, or its floors of calls where those take longer (one
+        # round of EfficientNet-B7 at batch 32 is 111 s of calls against a 40-s cap: a disturbed round is repeated).
+        needed_s = max(cap_s, sum(floor_calls(profile, np.median(s.samples) / 1000.0) * np.median(s.samples) / 1000.0
+                                  for s in active if s.samples))
+        if left_out_s > 0 and kept_s + left_out_s >= INTERFERENCE_BOUND * needed_s:
             return "interference"
         return None
 
@@ -240,7 +244,9 @@ class GroupMeasure:
         cell, profile = state.entry.cell, self.profile
         seconds = profile.round_s
         if self.mode == "restart":
-            seconds = max(seconds, RESTART_SHARE * state.restart_cost_s)
+            # Long enough to be worth its restart, but no longer than the cell's cap (one call of a slower model
+            # is the slice): EfficientNet-B7's restarts at batch 32 made 200-s slices of 4 PyTorch calls before.
+            seconds = max(seconds, min(RESTART_SHARE * state.restart_cost_s, profile.max_s))
         call_s = (float(np.median(state.samples)) / 1000.0 if state.samples
                   else state.loaded["warmup_s"] / state.loaded["warmup_iters"])
         rewarm = bool(self.mode == "loaded" and number > 0 and call_s <= REWARM_SHARE * profile.round_s)

@@ -50,18 +50,21 @@ def test_restart_mode_when_the_workers_do_not_fit_together(tiny_onnx, tmp_path, 
     from edgebench.pipeline import measure
 
     monkeypatch.setattr(measure, "MEMORY_HEADROOM", 1e9)  # no second worker ever fits beside the first
+    monkeypatch.setattr(measure, "RESTART_SHARE", 1e6)  # a restart "worth" hours of slice: the cell's cap bounds it
     out = tmp_path / "run"
     code = cli.main(["run", "--model", f"onnx:{tiny_onnx}", "--runtime", "onnxruntime", "--runtime", "openvino",
-                     "--batch-size", "1", *FAST, "--duration", "1", "--out", str(out),
+                     "--batch-size", "1", *FAST, "--duration", "1", "--max-duration", "1", "--out", str(out),
                      "--cache-dir", str(tmp_path / "cache")])
     assert code == 0, capsys.readouterr().err
     records = _records(out)
     for record in records.values():
         assert record["status"] == "ok"
         assert record["interleave"]["mode"] == "restart" and "do not fit in memory" in record["interleave"]["why"]
-        # one fresh worker per round, each slice at least twice what its restart cost, and one more to finish
-        # (memory, accuracy) once the group stopped: a worker closes after each slice, before the rule is read
+        # one fresh worker per round, each slice twice what its restart cost up to the cell's 1-s cap, and one more
+        # to finish (memory, accuracy) once the group stopped: a worker closes after each slice, before the rule is read
         assert record["timing"]["worker_starts"] == len(record["rounds"]) + 1 >= 2
+        samples = record["latency_ms"]["samples"]
+        assert sum(samples) / 1000.0 <= len(record["rounds"]) * (1.0 + max(samples) / 1000.0)
     ort, ov = records["onnxruntime"], records["openvino"]
     assert ort["rounds"][0]["at_s"] < ov["rounds"][0]["at_s"]
 
