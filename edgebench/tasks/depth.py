@@ -21,7 +21,7 @@ from edgebench.stats import change_verdict, percentile_interval
 BOOTSTRAP = 1000
 DELTA = 1.25
 OUTPUTS = ("depth", "disparity")  # what a relative-depth model's map grows with: distance, or nearness
-FLOOR = 1e-3  # an aligned prediction's floor, as a share of the truth's smallest value
+FLOOR = 1e-2  # an aligned prediction's floor, as a share of the truth's median (in the fitted space)
 
 
 def read_depth(path: str, scale: float) -> np.ndarray:
@@ -55,9 +55,10 @@ def align(pred: np.ndarray, truth: np.ndarray, output: str = "depth") -> np.ndar
     design = np.stack([pred[valid], np.ones(int(valid.sum()))], axis=1)
     (scale, shift), *_ = np.linalg.lstsq(design, target, rcond=None)
     fitted = scale * pred + shift
-    # A fit can go to zero or below where the model saw farther than the truth reaches: clip it at a thousandth of
-    # the truth's smallest value (in the fitted space), whatever the truth's unit.
-    fitted = np.clip(fitted, FLOOR * target.min(), None)
+    # A fit can go to zero or below where the model saw farther than the truth reaches: clip it at a hundredth of
+    # the truth's median (in the fitted space), whatever the truth's unit. Not its minimum: a near-zero disparity
+    # there (an FP32 map as the truth, for fidelity) would turn a clipped pixel into an absurd depth.
+    fitted = np.clip(fitted, FLOOR * float(np.median(target)), None)
     return fitted if output == "depth" else 1.0 / fitted
 
 
