@@ -38,22 +38,19 @@ def transformers_spec(name: str) -> ModelSpec:
                      reference=dict(entry["reference"]))
 
 
-class PredictedDepth:
-    """Wraps a transformers depth model so that it maps a tensor to its (N, 1, H, W) depth map (for export and
-    every runtime alike)."""
+def predicted_depth(model):
+    """``model`` as a module that maps a tensor to its (N, 1, H, W) depth map (for export and every runtime)."""
+    import torch
 
-    def __new__(cls, model):
-        import torch
+    class PredictedDepth(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
 
-        class _Wrapped(torch.nn.Module):
-            def __init__(self, inner) -> None:
-                super().__init__()
-                self.inner = inner
+        def forward(self, pixel_values):
+            return self.inner(pixel_values=pixel_values).predicted_depth.unsqueeze(1)
 
-            def forward(self, pixel_values):
-                return self.inner(pixel_values=pixel_values).predicted_depth.unsqueeze(1)
-
-        return _Wrapped(model).eval()
+    return PredictedDepth().eval()
 
 
 def build(spec: ModelSpec, pretrained: bool):
@@ -64,4 +61,4 @@ def build(spec: ModelSpec, pretrained: bool):
         model = DepthAnythingForDepthEstimation.from_pretrained(spec.name)
     else:
         model = DepthAnythingForDepthEstimation(DepthAnythingConfig(**KNOWN[spec.name]["config"]))
-    return PredictedDepth(model.eval())
+    return predicted_depth(model.eval())
