@@ -22,7 +22,7 @@ def _add_model_args(parser: argparse.ArgumentParser, calib_help: str | None = No
     """What to measure (or export), its images and its quantisation recipes: shared by run, export and optimize
     (``calib_help``: optimize's own --calib-size default, a share of its images, said in its help)."""
     from edgebench.data.evalset import DEFAULT_CALIB_SIZE
-    from edgebench.quantize.base import CALIB_METHODS, ORT_ACTIVATIONS, ORT_FORMATS, TRT_INT8, QuantOptions
+    from edgebench.quantize.base import AUTO_BOOL, CALIB_METHODS, ORT_ACTIVATIONS, ORT_FORMATS, TRT_INT8, QuantOptions
 
     what = parser.add_argument_group("what to measure")
     what.add_argument("--suite", help="built-in suite: quick (default), seed-table or tasks")
@@ -64,6 +64,9 @@ def _add_model_args(parser: argparse.ArgumentParser, calib_help: str | None = No
     quant.add_argument("--nncf-preset", choices=("performance", "mixed"), default=QuantOptions.nncf_preset)
     quant.add_argument("--trt-int8", choices=TRT_INT8, default=QuantOptions.trt_int8,
                        help="TensorRT INT8: its entropy calibrator, or a symmetric QDQ ONNX (explicit quantisation)")
+    quant.add_argument("--float-tail", choices=AUTO_BOOL, default=QuantOptions.float_tail,
+                       help="keep the ops after the last weighted layers (a detector's decoding) in float "
+                            "(auto: for detectors)")
     onnx = parser.add_argument_group("onnx: models (or a YAML file beside the model)")
     onnx.add_argument("--input-shape", metavar="NxCxHxW", type=argtypes.shape, help="input shape, e.g. 1x3x224x224")
     onnx.add_argument("--mean", type=argtypes.floats, help="per-channel mean, e.g. 0.485,0.456,0.406")
@@ -285,7 +288,7 @@ def _run_config(args: argparse.Namespace):
         quant=QuantOptions(calib_method=args.calib_method, ort_format=args.ort_quant_format,
                            ort_activations=args.ort_activations, reduce_range=args.reduce_range,
                            per_channel=not args.no_per_channel, ort_preprocess=args.ort_preprocess,
-                           nncf_preset=args.nncf_preset, trt_int8=args.trt_int8),
+                           nncf_preset=args.nncf_preset, trt_int8=args.trt_int8, float_tail=args.float_tail),
         cuda_graphs=args.cuda_graphs, artifacts=str(Path(args.artifacts).resolve()) if args.artifacts else None,
     )
 

@@ -258,7 +258,7 @@ def _detect_accuracy(session, spec: ModelSpec, batch_size: int, job: dict[str, A
     reference = None
     if job.get("reference_outputs") and Path(job["reference_outputs"]).exists():
         reference = detect.unpack(np.load(job["reference_outputs"]), len(found))
-    summary = detect.scorer(ref).score(found, reference)
+    summary = detect.scorer(ref, post).score(found, reference)
     if reference is not None:
         summary["fidelity"] = detect.fidelity(found, reference, ref["geometry"])
     summary["postprocess_ms"] = detect.postprocess_summary(post_ms, post)
@@ -351,10 +351,11 @@ def reference_outputs(job: dict[str, Any]) -> dict[str, Any]:
     if spec.task == "detect":
         from edgebench.tasks import detect
 
+        post = detect.Postprocess(**(spec.postprocess or {}))
         found, _ = detect.detect_all(session.infer, load_crops(ref), spec.preprocess, options.batch_size,
-                                     ref["geometry"], detect.Postprocess(**(spec.postprocess or {})))
+                                     ref["geometry"], post)
         np.save(job["out"], detect.pack(found))
-        summary = detect.scorer(ref).score(found)
+        summary = detect.scorer(ref, post).score(found)
         return {"status": "ok", "runtime": job["runtime"], "outputs": job["out"], "metric": "map",
                 "map": summary["map"], "ap50": summary["ap50"], "images": summary["images"],
                 "eval_s": round(time.perf_counter() - started, 3)}

@@ -11,14 +11,14 @@ from typing import Any
 from edgebench.errors import ConfigError
 from edgebench.models.spec import POSITIONS, RESIZES, TASKS, ModelSpec, Preprocess
 from edgebench.tasks.depth import OUTPUTS
-from edgebench.tasks.detect import DECODERS
+from edgebench.tasks.detect import CLASS_IDS, DECODERS
 from edgebench.tasks.segment import SEGMENT_LABELS
 
 YAML_KEYS = ("input_shape", "input_name", "output_name", "num_classes", "interpolation", "crop_pct", "mean", "std",
              "channel_order", "task", "resize", "pad_value", "position", "scale", "decoder", "score_threshold", "nms_iou",
-             "max_det", "segment_labels", "threshold", "depth_output")
+             "max_det", "topk", "class_ids", "segment_labels", "threshold", "depth_output")
 # The keys that say how each task's raw output is read (the spec's ``postprocess``).
-TASK_KEYS = {"classify": (), "detect": ("decoder", "score_threshold", "nms_iou", "max_det"),
+TASK_KEYS = {"classify": (), "detect": ("decoder", "score_threshold", "nms_iou", "max_det", "topk", "class_ids"),
              "segment": ("segment_labels", "threshold"), "depth": ("depth_output",)}
 POSTPROCESS_KEYS = tuple(k for keys in TASK_KEYS.values() for k in keys)
 
@@ -60,6 +60,8 @@ YAML_TYPES = {
     "score_threshold": (lambda v: _is_number(v) and 0 <= v < 1, "0.001"),
     "nms_iou": (lambda v: _is_number(v) and 0 < v <= 1, "0.65"),
     "max_det": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "100"),
+    "topk": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "300 (ssd: candidates per class)"),
+    "class_ids": (lambda v: v in CLASS_IDS, " or ".join(CLASS_IDS)),
     "segment_labels": (lambda v: v in SEGMENT_LABELS, " or ".join(SEGMENT_LABELS)),
     "threshold": (lambda v: _is_number(v) and 0 < v < 1, "0.5"),
     "depth_output": (lambda v: v in OUTPUTS, " or ".join(OUTPUTS)),

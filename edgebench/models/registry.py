@@ -10,13 +10,15 @@ from edgebench.models.spec import SOURCES, ModelSpec, Preprocess
 from edgebench.reference import reference_for_timm, reference_rows
 
 QUICK_SUITE = ("timm:mobilenetv2_100", "timm:resnet18", "torchvision:mobilenet_v3_small")
-# A segmenter per torchvision family and a depth model: latency, size and fidelity to FP32 on every runtime (their
-# hubs are unreachable offline: random weights, said; a user's own detector or LiteRT file joins with --model).
-TASKS_SUITE = ("torchvision:lraspp_mobilenet_v3_large", "torchvision:deeplabv3_mobilenet_v3_large",
+# A detector, a segmenter per torchvision family and a depth model: latency, size and fidelity to FP32 on every
+# runtime (their hubs are unreachable offline: random weights, said; a user's own detector or LiteRT file joins with
+# --model).
+TASKS_SUITE = ("torchvision:ssdlite320_mobilenet_v3_large", "torchvision:lraspp_mobilenet_v3_large",
+               "torchvision:deeplabv3_mobilenet_v3_large",
                "transformers:depth-anything/Depth-Anything-V2-Small-hf")
 SUITE_HELP = {
     "quick": "three small models (the default of `edgebench run`)",
-    "tasks": "two segmenters (torchvision) and a depth model (Depth Anything V2 Small, transformers)",
+    "tasks": "a detector and two segmenters (torchvision) and a depth model (Depth Anything V2 Small, transformers)",
     "seed-table": "the reference table's models through their timm equivalents, in its order",
 }
 
@@ -125,10 +127,16 @@ def _torchvision_spec(name: str) -> ModelSpec:
         raise ConfigError("torchvision models need torchvision: pip install 'edgebench[export]'") from exc
     names = tvm.list_models(module=tvm)  # classification models
     segmenters = tvm.list_models(module=tvm.segmentation)
+    detectors = tvm.list_models(module=tvm.detection)
     if name in segmenters:
         return _torchvision_segmenter(name)
+    if name in detectors:
+        from edgebench.models.torchvision_detect import detector_spec
+
+        return detector_spec(name)
     if name not in names:
-        raise ConfigError(_unknown("torchvision classification or segmentation model", name, names + segmenters))
+        raise ConfigError(_unknown("torchvision classification, detection or segmentation model", name,
+                                   names + segmenters + detectors))
     weights = tvm.get_model_weights(name).DEFAULT
     transforms = weights.transforms()
     crop = int(transforms.crop_size[0])

@@ -51,6 +51,10 @@ def build_module(spec: ModelSpec, *, pretrained: bool = False):
     if spec.source == "torchvision":
         import torchvision.models as tvm
 
+        if spec.task == "detect":
+            from edgebench.models.torchvision_detect import SsdOutputs, build_detector
+
+            return SsdOutputs(build_detector(spec.name, pretrained), spec.input_shape[1:])
         weights = tvm.get_model_weights(spec.name).DEFAULT if pretrained else None
         if spec.task != "segment":
             return tvm.get_model(spec.name, weights=weights).eval()
@@ -148,7 +152,7 @@ def check_checkpoint_fits(spec: ModelSpec, checkpoint: str | Path) -> None:
     before any measuring (imports torch and builds the model: call it only when --checkpoint is given)."""
     module = build_module(spec, pretrained=False)
     try:
-        module.load_state_dict(load_state_dict_file(checkpoint, mmap=True), strict=True)
+        weighted(module).load_state_dict(load_state_dict_file(checkpoint, mmap=True), strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0][:300]
         raise ConfigError(f"checkpoint {checkpoint} does not fit {spec.id}: {first}; give the state dict of this "
@@ -163,7 +167,7 @@ def load_model(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: i
         module = build_module(spec, pretrained=False)
         state = load_state_dict_file(checkpoint)
         try:
-            module.load_state_dict(state, strict=True)
+            weighted(module).load_state_dict(state, strict=True)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0][:300]
             raise ConfigError(f"checkpoint {checkpoint} does not fit {spec.id}: {first}") from None
@@ -189,6 +193,15 @@ def load_model(spec: ModelSpec, *, weights: str, checkpoint: str | None, seed: i
     module = build_module(spec, pretrained=False)
     note = f"RANDOM weights (seed {seed}): {reason}; accuracy is not meaningful"
     return module, WeightsInfo(weights="random", note=note, identity=f"random:{seed}")
+
+
+def weighted(module):
+    """The model a checkpoint is the state dict of: the module itself, or the model inside a wrapper that picks or
+    decodes its output (``OutputOf``, ``SsdOutputs``, ``predicted_depth``: each holds it as ``inner``)."""
+    import torch
+
+    inner = getattr(module, "inner", None)
+    return inner if isinstance(inner, torch.nn.Module) else module
 
 
 def OutputOf(module, key: str):

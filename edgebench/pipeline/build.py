@@ -48,7 +48,12 @@ def dataset_mismatch(spec: ModelSpec, images: ImageSets) -> str | None:
                 "stretch or letterbox in the model's YAML")
     if spec.task == "classify" and layout in ("coco", "rgbd"):
         return "a classifier is scored on class labels; give --data an ImageNet or ImageFolder dataset"
-    if spec.task in ("classify", "detect") and images.num_classes and spec.num_classes != images.num_classes:
+    coco_ids = spec.task == "detect" and (spec.postprocess or {}).get("class_ids") == "coco"
+    if coco_ids and max(images.dataset.get("category_ids") or [0]) >= spec.num_classes:
+        return (f"the model's class indices are COCO category ids up to {spec.num_classes - 1}, the dataset has ids up "
+                f"to {max(images.dataset['category_ids'])}; give a COCO-format dataset of COCO's categories")
+    if spec.task in ("classify", "detect") and not coco_ids and images.num_classes \
+            and spec.num_classes != images.num_classes:
         return (f"the model predicts {spec.num_classes} classes but the dataset has {images.num_classes}; give a "
                 "dataset of the model's classes")
     return None

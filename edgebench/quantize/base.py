@@ -44,6 +44,10 @@ class QuantOptions:
     exclude_nodes: tuple[str, ...] = ()  # ONNX node names kept in float (the layers sensitivity ranks worst)
     calib_limit: int | None = None  # use only the first N calibration images
     nncf_accuracy_control: float | None = None  # OpenVINO INT8: max top-1 drop in points, restored by NNCF
+    # The ops after the last weighted layers (a detector's decoding) in float: auto for detectors, on, off
+    # (edgebench.quantize.float_tail); ``tail_nodes`` are the ONNX nodes it found, set at build time.
+    float_tail: str = "auto"
+    tail_nodes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("--calib-method", self.calib_method, CALIB_METHODS),
@@ -52,14 +56,16 @@ class QuantOptions:
                                      ("--reduce-range", self.reduce_range, AUTO_BOOL),
                                      ("--nncf-preset", self.nncf_preset, ("performance", "mixed")),
                                      ("--trt-int8", self.trt_int8, TRT_INT8),
+                                     ("--float-tail", self.float_tail, AUTO_BOOL),
                                      ("ort_weights", self.ort_weights, ORT_WEIGHTS)):
             if value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-        nodes = self.exclude_nodes
-        if isinstance(nodes, str) or not isinstance(nodes, (list, tuple)) \
-                or not all(isinstance(n, str) and n for n in nodes):
-            raise ConfigError(f"exclude_nodes must be a list of ONNX node names, got {nodes!r}")
-        object.__setattr__(self, "exclude_nodes", tuple(nodes))  # from JSON it arrives as a list
+        for name in ("exclude_nodes", "tail_nodes"):
+            nodes = getattr(self, name)
+            if isinstance(nodes, str) or not isinstance(nodes, (list, tuple)) \
+                    or not all(isinstance(n, str) and n for n in nodes):
+                raise ConfigError(f"{name} must be a list of ONNX node names, got {nodes!r}")
+            object.__setattr__(self, name, tuple(nodes))  # from JSON it arrives as a list
         limit = self.calib_limit
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise ConfigError(f"calib_limit must be a positive number of images, got {limit!r}")
@@ -70,7 +76,7 @@ class QuantOptions:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly (tuples become lists); ``QuantOptions(**d)`` reads it back."""
         d = asdict(self)
-        d["exclude_nodes"] = list(self.exclude_nodes)
+        d["exclude_nodes"], d["tail_nodes"] = list(self.exclude_nodes), list(self.tail_nodes)
         return d
 
 

@@ -19,6 +19,7 @@ from edgebench.machine.env import package_version
 from edgebench.machine.memory import lifetime_peak_rss_mb
 from edgebench.models.spec import ModelSpec
 from edgebench.quantize.base import CalibrationData, QuantOptions, get_recipe
+from edgebench.quantize.float_tail import with_float_tail
 
 QUANTIZE_VERSION = 2  # bump when a recipe's code changes, to invalidate caches
 
@@ -51,7 +52,8 @@ def build_artifact(job: dict[str, Any]) -> dict[str, Any]:
     """The ``quantize`` job: returns {"artifact": ..., "quantization": ...}; raises on failure."""
     spec = ModelSpec.from_dict(job["model"])
     source = Artifact.from_dict(job["source"])
-    recipe = get_recipe(job["recipe"], QuantOptions(**job["options"]), tuple(job.get("batch_sizes") or (1,)))
+    options = with_float_tail(QuantOptions(**job["options"]), spec, source)
+    recipe = get_recipe(job["recipe"], options, tuple(job.get("batch_sizes") or (1,)))
     calib_ref = job.get("calibration") if recipe.needs_calibration else None
     if recipe.needs_calibration and not (calib_ref and calib_ref["count"]):
         raise CellFailure(f"{recipe.name} needs calibration images")

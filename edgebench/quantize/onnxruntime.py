@@ -74,6 +74,8 @@ class OrtStaticInt8(Recipe):
         # Keys a default recipe does not have, only when set: the cache keys of default recipes stay as they were.
         if o.exclude_nodes:
             s["nodes_excluded"] = list(o.exclude_nodes)
+        if o.tail_nodes:
+            s["float_tail"] = list(o.tail_nodes)  # the ops after the last weighted layers (quantize.float_tail)
         if o.calib_limit is not None:
             s["calib_limit"] = o.calib_limit
         return s
@@ -86,7 +88,7 @@ class OrtStaticInt8(Recipe):
 def quantize_qdq(source_path: str, spec: ModelSpec, calibration: CalibrationData, out_dir: Path,
                  s: dict[str, Any], extra_options: dict[str, Any] | None = None) -> Path:
     """ONNX Runtime's static quantiser with settings ``s`` (as ``OrtStaticInt8.settings`` names them; the
-    optional ``nodes_excluded`` and ``calib_limit`` apply when present)."""
+    optional ``nodes_excluded``, ``float_tail`` and ``calib_limit`` apply when present)."""
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
 
@@ -123,7 +125,8 @@ def quantize_qdq(source_path: str, spec: ModelSpec, calibration: CalibrationData
         quant_format=QuantFormat.QDQ if s["format"] == "QDQ" else QuantFormat.QOperator,
         activation_type=QuantType.QUInt8 if s["activations"] == "U8" else QuantType.QInt8,
         weight_type=QuantType.QUInt8 if s["weights"] == "U8" else QuantType.QInt8,
-        nodes_to_exclude=list(s.get("nodes_excluded", ())), per_channel=s["per_channel"],
+        nodes_to_exclude=list(dict.fromkeys([*s.get("nodes_excluded", ()), *s.get("float_tail", ())])),
+        per_channel=s["per_channel"],
         reduce_range=s["reduce_range"],
         calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                           "percentile": CalibrationMethod.Percentile}[s["calibration"]],

@@ -37,6 +37,8 @@ class OvNncfInt8(Recipe):
         # Keys a default recipe does not have, only when set: the cache keys of default recipes stay as they were.
         if o.exclude_nodes:
             s["ignored_scope"] = list(o.exclude_nodes)  # ONNX node names; the artifact meta lists the OV ops
+        if o.tail_nodes:
+            s["float_tail"] = list(o.tail_nodes)  # the ops after the last weighted layers (quantize.float_tail)
         if o.calib_limit is not None:
             s["calib_limit"] = o.calib_limit
         if o.nncf_accuracy_control is not None:
@@ -61,8 +63,9 @@ class OvNncfInt8(Recipe):
             else nncf.QuantizationPreset.MIXED
         meta: dict[str, Any] = {}
         kwargs: dict[str, Any] = {}
-        if self.options.exclude_nodes:
-            names = ov_names_for(model, source.path, self.options.exclude_nodes)
+        kept = tuple(dict.fromkeys([*self.options.exclude_nodes, *self.options.tail_nodes]))
+        if kept:
+            names = ov_names_for(model, source.path, kept)
             meta["ignored_ov_ops"] = names
             meta["ignored_ov_count"] = len(names)
             kwargs["ignored_scope"] = nncf.IgnoredScope(names=names, validate=False)

@@ -17,7 +17,10 @@ import numpy as np
 
 from edgebench.stats import change_verdict, percentile_interval
 
-DECODERS = ("yolox",)
+DECODERS = ("yolox", "yolov8", "ssd")
+# How a detector's class index becomes a COCO category id: "dataset" (index i is the dataset's i-th category, in
+# id order: 80-class models such as YOLOX), "coco" (the index is the category id: torchvision's 91-slot labels).
+CLASS_IDS = ("dataset", "coco")
 BOOTSTRAP = 200  # resamples of the images for the mAP intervals (each one COCOeval.accumulate, ~30 ms)
 
 
@@ -65,6 +68,33 @@ def decode_yolox(raw: np.ndarray, input_hw: tuple[int, int], strides=(8, 16, 32)
     return boxes, scores, classes
 
 
+def decode_yolov8(raw: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A YOLOv8-style head, per image (4 + classes, anchors): centre x, centre y, width, height in input pixels,
+    then the class scores (already sigmoid; no objectness) → boxes x1,y1,x2,y2, the best class and its score."""
+    rows = raw.astype(np.float32).T
+    centre, size = rows[:, :2], rows[:, 2:4]
+    boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+    classes = np.argmax(rows[:, 4:], axis=1)
+    return boxes, rows[np.arange(len(rows)), 4 + classes], classes
+
+
+def decode_ssd(raw: np.ndarray, score_threshold: float, topk: int | None) -> tuple[np.ndarray, ...]:
+    """SSD boxes + scores, per image (anchors, 4 + classes): x1,y1,x2,y2 in input pixels, then every class's score
+    with index 0 the background. As torchvision's ``SSD.postprocess_detections``: every (anchor, class) pair above the
+    threshold is a candidate (an anchor may stand for several classes), the ``topk`` best of each class kept."""
+    raw = raw.astype(np.float32)
+    boxes, scores = raw[:, :4], raw[:, 5:]  # the background column goes
+    anchor, column = np.nonzero(scores > score_threshold)
+    values = scores[anchor, column]
+    if topk is not None and len(values):
+        order = np.lexsort((-values, column))  # by class, best first within it
+        anchor, column, values = anchor[order], column[order], values[order]
+        first = np.searchsorted(column, column, side="left")  # where each row's class starts
+        keep = np.arange(len(column)) - first < topk
+        anchor, column, values = anchor[keep], column[keep], values[keep]
+    return boxes[anchor], values, column + 1
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float, max_det: int) -> np.ndarray:
     """Indices kept by greedy class-wise NMS, best score first (classes apart: boxes offset per class)."""
     if not len(boxes):
@@ -96,14 +126,31 @@ class Postprocess:
     score_threshold: float = 0.001
     nms_iou: float = 0.65
     max_det: int = 100
+    topk: int | None = None  # ssd: candidates kept per class before NMS
+    class_ids: str = "dataset"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"decoder": self.decoder, "score_threshold": self.score_threshold, "nms_iou": self.nms_iou,
-                "max_det": self.max_det}
+        out = {"decoder": self.decoder, "score_threshold": self.score_threshold, "nms_iou": self.nms_iou,
+               "max_det": self.max_det}
+        out.update({k: v for k, v in (("topk", self.topk), ("class_ids", self.class_ids))
+                    if v != getattr(Postprocess, k)})
+        return out
+
+    def category_ids(self, dataset_ids: list[int]) -> list[int] | None:
+        """COCO category id of each class index the decoder gives (None: the index is the id)."""
+        return list(dataset_ids) if self.class_ids == "dataset" else None
+
+    def decode(self, raw: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.ndarray, ...]:
+        """One image's raw output → boxes x1,y1,x2,y2 in input pixels, scores, class indices."""
+        if self.decoder == "ssd":
+            return decode_ssd(raw.reshape(-1, raw.shape[-1]), self.score_threshold, self.topk)
+        if self.decoder == "yolov8":
+            return decode_yolov8(raw.reshape(raw.shape[-2], -1) if raw.ndim > 2 else raw)
+        return decode_yolox(raw.reshape(-1, raw.shape[-1]), input_hw)
 
     def detections(self, raw: np.ndarray, input_hw: tuple[int, int], geometry: Geometry) -> np.ndarray:
         """One image's raw output → (k, 6) rows x, y, w, h (original pixels, COCO's box form), score, class."""
-        boxes, scores, classes = decode_yolox(raw.reshape(-1, raw.shape[-1]), input_hw)
+        boxes, scores, classes = self.decode(raw, input_hw)
         chosen = scores >= self.score_threshold
         boxes, scores, classes = boxes[chosen], scores[chosen], classes[chosen]
         keep = nms(boxes, scores, classes, self.nms_iou, self.max_det)
@@ -125,16 +172,19 @@ class CocoScorer:
     """COCO bbox mAP of detections on a set of images, with bootstrap intervals over the images.
 
     ``gt`` is a ``pycocotools.coco.COCO``; ``image_ids`` the images evaluated (in the detections' order);
-    ``category_ids`` maps a model's class index to a COCO category id (COCO's sorted ids for 80-class models)."""
+    ``category_ids`` maps a model's class index to a COCO category id (COCO's sorted ids for 80-class models; None:
+    the index is the id, as torchvision's detectors give it)."""
 
-    def __init__(self, gt, image_ids: list[int], category_ids: list[int]) -> None:
-        self.gt, self.image_ids, self.category_ids = gt, list(image_ids), list(category_ids)
+    def __init__(self, gt, image_ids: list[int], category_ids: list[int] | None) -> None:
+        self.gt, self.image_ids = gt, list(image_ids)
+        self.category_ids = list(category_ids) if category_ids is not None else None
 
     def results(self, detections: list[np.ndarray]) -> list[dict[str, Any]]:
         rows = []
         for image_id, dets in zip(self.image_ids, detections):
             for x, y, w, h, score, cls in dets.tolist():
-                rows.append({"image_id": image_id, "category_id": self.category_ids[int(cls)],
+                category = self.category_ids[int(cls)] if self.category_ids is not None else int(cls)
+                rows.append({"image_id": image_id, "category_id": category,
                              "bbox": [x, y, w, h], "score": score})
         return rows
 
@@ -227,13 +277,17 @@ def fidelity(detections: list[np.ndarray], reference: list[np.ndarray], geometry
                     "area": float(row[2] * row[3]), "iscrowd": 0}
                    for k, (i, row) in enumerate((i, row) for i, dets in enumerate(reference) for row in dets
                                                 if row[4] >= min_score)]
+    against = f"FP32's detections scoring at least {min_score:g}"
+    if not annotations:
+        return {"map": None, "ap50": None, "images": len(images), "truth_boxes": 0, "against": against,
+                "note": f"FP32 made no detection scoring at least {min_score:g} on these images: nothing to score "
+                        "against (random weights, or a model that does not know these images)"}
     gt = COCO()
     gt.dataset = {"images": images, "annotations": annotations, "categories": [{"id": c} for c in classes]}
     _quiet(gt.createIndex)
     scorer = CocoScorer(gt, list(range(len(images))), list(range(max(classes) + 1)))
     mean_ap, ap50 = scorer.summary(scorer.evaluated(detections))
-    return {"map": mean_ap, "ap50": ap50, "images": len(images), "truth_boxes": len(annotations),
-            "against": f"FP32's detections scoring at least {min_score:g}"}
+    return {"map": mean_ap, "ap50": ap50, "images": len(images), "truth_boxes": len(annotations), "against": against}
 
 
 def _empty_results(gt):
@@ -284,12 +338,13 @@ def unpack(packed: np.ndarray, images: int) -> list[np.ndarray]:
     return [packed[position == i, 1:] for i in range(images)]
 
 
-def scorer(eval_ref: dict[str, Any]) -> CocoScorer:
-    """The scorer of an evaluation set's reference (``annotations``, ``category_ids``, image ids as labels)."""
+def scorer(eval_ref: dict[str, Any], post: Postprocess) -> CocoScorer:
+    """The scorer of an evaluation set's reference (``annotations``, ``category_ids``, image ids as labels), with
+    the model's class indices mapped to category ids as its postprocessing says."""
     from pycocotools.coco import COCO
 
     gt = _quiet(lambda: COCO(eval_ref["annotations"]))
-    return CocoScorer(gt, [int(v) for v in eval_ref["labels"]], list(eval_ref["category_ids"]))
+    return CocoScorer(gt, [int(v) for v in eval_ref["labels"]], post.category_ids(eval_ref["category_ids"]))
 
 
 def postprocess_summary(post_ms: list[float], post: Postprocess) -> dict[str, Any]:

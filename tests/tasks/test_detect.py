@@ -1,5 +1,6 @@
-"""Detection: YOLOX's decoding and NMS, COCO mAP from pycocotools with intervals over images, and a real
-detector (YOLOX-Nano, the shared COCO images) measured through `edgebench run` on ONNX Runtime and OpenVINO."""
+"""Detection: YOLOX's, YOLOv8's and SSD's decoding and NMS, COCO mAP from pycocotools with intervals over images,
+and real detectors measured through `edgebench run`: YOLOX-Nano (the shared ONNX file and COCO images) on ONNX
+Runtime and OpenVINO, and torchvision's SSDLite against torchvision's own detections."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import FAST, REPO, run_cli
+from edgebench.tasks.detect import Geometry
 
 SHARED = (REPO / ".." / "shared").resolve()  # beside the project; never copied into it
 YOLOX = SHARED / "models" / "yolox_nano.onnx"
@@ -63,12 +65,12 @@ def test_letterbox_keeps_the_aspect_ratio_and_maps_back(tmp_path):
 
 def _scorer(images: int | None = None):
     from edgebench.data.layouts import open_dataset
-    from edgebench.tasks.detect import scorer
+    from edgebench.tasks.detect import Postprocess, scorer
 
     dataset = open_dataset(COCO)
     ref = {"annotations": dataset.annotations, "category_ids": list(dataset.category_ids),
            "labels": [image_id for _, image_id in dataset.samples[:images]]}
-    return dataset, scorer(ref)
+    return dataset, scorer(ref, Postprocess())
 
 
 @needs_shared
@@ -206,3 +208,139 @@ def test_optimize_searches_a_detector_within_an_map_budget(tmp_path, cache_dir):
         assert not (out / "deploy" / "predict.py").exists()
         preprocess = json.loads((out / "deploy" / "preprocess.json").read_text())
         assert preprocess["output"]["postprocess"]["decoder"] == "yolox" and "canvas" in preprocess["crop"]
+
+
+def test_yolov8_decoding_reads_centre_size_and_the_best_class():
+    from edgebench.tasks.detect import Postprocess
+
+    raw = np.zeros((4 + 3, 5), np.float32)  # (4 + classes, anchors), as YOLOv8's head gives it per image
+    raw[:4, 2] = [100, 60, 40, 20]  # centre 100,60, 40 wide, 20 high
+    raw[4:, 2] = [0.1, 0.8, 0.3]
+    raw[4:, 4] = [0.02, 0.0, 0.0]
+    post = Postprocess(decoder="yolov8", score_threshold=0.05)
+    found = post.detections(raw[None], (416, 416), Geometry(2.0, 2.0, 0.0, 0.0, 300, 300))
+    assert found.shape == (1, 6)  # the 0.02 anchor is under the threshold
+    assert found[0].tolist() == pytest.approx([40.0, 25.0, 20.0, 10.0, 0.8, 1.0])
+
+
+def test_ssd_decoding_makes_a_candidate_of_every_class_above_the_threshold_and_keeps_each_class_topk():
+    from edgebench.tasks.detect import decode_ssd
+
+    raw = np.zeros((4, 4 + 3), np.float32)  # (anchors, 4 + classes), class 0 the background
+    raw[:, :4] = [[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50], [60, 60, 70, 70]]
+    raw[:, 4:] = [[0.2, 0.5, 0.3], [0.3, 0.6, 0.1], [0.9, 0.05, 0.05], [0.1, 0.2, 0.7]]
+    boxes, scores, classes = decode_ssd(raw, 0.15, topk=None)
+    found = sorted(zip(classes.tolist(), np.round(scores.astype(float), 3).tolist()))
+    assert found == [(1, 0.2), (1, 0.5), (1, 0.6), (2, 0.3), (2, 0.7)]  # anchor 0 stands for both classes
+    boxes, scores, classes = decode_ssd(raw, 0.15, topk=1)
+    assert sorted(zip(classes.tolist(), np.round(scores.astype(float), 3).tolist())) == [(1, 0.6), (2, 0.7)]
+    assert boxes[classes == 2].tolist() == [[60, 60, 70, 70]]
+
+
+@pytest.fixture(scope="module")
+def ssdlite(tmp_path_factory):
+    """torchvision's SSDLite (random weights: its convolutions re-initialised with PyTorch's default, so that its
+    scores differ from anchor to anchor; torchvision's own random init gives every anchor the same scores), its
+    edgebench spec, and the weights saved as a checkpoint for `run`."""
+    import torch
+
+    from edgebench.models.registry import resolve_model
+    from edgebench.models.torch_models import build_module
+
+    spec = resolve_model("torchvision:ssdlite320_mobilenet_v3_large")
+    torch.manual_seed(0)
+    module = build_module(spec)
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.Conv2d):
+                layer.reset_parameters()
+    checkpoint = tmp_path_factory.mktemp("ssdlite") / "ssdlite.pt"
+    torch.save(module.inner.state_dict(), checkpoint)
+    return spec, module, checkpoint
+
+
+def test_the_ssd_graph_and_decoder_give_torchvisions_own_detections(ssdlite):
+    """The exported part of SSDLite (backbone, head, anchor decoding, softmax) and the numpy ``ssd`` decoder give the
+    detections torchvision's ``SSD.forward`` gives for the same image: the same boxes, scores and COCO labels,
+    down to the first scores tied between boxes (their order is arbitrary in both)."""
+    import torch
+    from PIL import Image
+
+    from edgebench.tasks.detect import Postprocess
+
+    spec, module, _ = ssdlite
+    assert spec.task == "detect" and spec.num_classes == 91 and spec.reference["map"] == 21.3
+    assert spec.postprocess == {"decoder": "ssd", "score_threshold": 0.001, "nms_iou": 0.55, "max_det": 300,
+                                "topk": 300, "class_ids": "coco"}
+    image = Image.open(sorted((COCO / "val2017").glob("*.jpg"))[0] if COCO.exists() else None).convert("RGB") \
+        if COCO.exists() else Image.fromarray(np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8))
+    pixels = torch.from_numpy(np.asarray(image.resize((320, 320)), np.float32).transpose(2, 0, 1) / 255.0)
+    with torch.no_grad():
+        theirs = module.inner([pixels])[0]
+        raw = module(((pixels - 0.5) / 0.5)[None]).numpy()
+    ours = Postprocess(**spec.postprocess).detections(raw[0], (320, 320), Geometry(1, 1, 0, 0, 320, 320))
+    scores = theirs["scores"].numpy()
+    distinct = int(np.argmax(np.diff(scores) == 0)) or len(scores)  # detections before the first tie
+    assert distinct >= 20 and len(ours) == len(scores)
+    boxes = np.concatenate([ours[:, :2], ours[:, :2] + ours[:, 2:4]], axis=1)
+    assert np.abs(boxes[:distinct] - theirs["boxes"].numpy()[:distinct]).max() < 1e-3
+    assert ours[:distinct, 4] == pytest.approx(scores[:distinct], abs=1e-6)
+    assert ours[:distinct, 5].tolist() == theirs["labels"].numpy()[:distinct].tolist()
+
+
+def test_the_float_tail_stops_at_the_last_weighted_layers(tmp_path):
+    """The ops between a head's last convolutions and the output (here a sigmoid and the concatenation of boxes and
+    scores) are the float tail; the convolutions, and what feeds them, are not."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgebench.quantize.float_tail import output_tail
+
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 1, 1], [0.1] * 12)
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="stem_relu"),
+             helper.make_node("Conv", ["r", "w"], ["box"], name="box_conv"),
+             helper.make_node("Conv", ["r", "w"], ["cls"], name="cls_conv"),
+             helper.make_node("Sigmoid", ["cls"], ["prob"], name="cls_sigmoid"),
+             helper.make_node("Shape", ["prob"], ["shape"], name="shape_of"),
+             helper.make_node("Concat", ["box", "prob"], ["joined"], name="joined", axis=1),
+             helper.make_node("Reshape", ["joined", "shape2"], ["out"], name="flat")]
+    shape2 = helper.make_tensor("shape2", TensorProto.INT64, [3], [1, 8, -1])
+    graph = helper.make_graph(nodes, "head", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)], [weight, shape2])
+    path = tmp_path / "head.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    assert output_tail(str(path)) == ["cls_sigmoid", "joined", "flat"]
+
+
+@needs_shared
+def test_a_torchvision_detector_through_run_keeps_its_decoding_in_float_in_int8(ssdlite, tmp_path, cache_dir):
+    """SSDLite through `edgebench run` (its weights from a checkpoint of torchvision's own model): exported with its
+    anchor decoding, scored with COCO's category ids as its labels, and built in INT8 by ONNX Runtime and NNCF with
+    the ops after its last convolutions kept in float (the float tail), which the INT8 graph shows: its output comes
+    from a float op, not from a DequantizeLinear."""
+    import onnx
+
+    spec, _, checkpoint = ssdlite
+    out = tmp_path / "run"
+    proc = run_cli("run", "--model", spec.id, "--checkpoint", str(checkpoint), "--data", str(COCO), "--limit", "4",
+                   "--calib-data", str(COCO / "val2017"), "--calib-size", "4", "--allow-calib-overlap",
+                   "--runtime", "onnxruntime", "--runtime", "openvino", "--precision", "fp32", "--precision", "int8",
+                   "--batch-size", "1", *FAST, "--cache-dir", str(cache_dir), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = {r["key"].split("|", 1)[1]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert len(records) == 4 and all(r["status"] == "ok" for r in records.values())
+    for record in records.values():
+        acc = record["accuracy"]
+        assert acc["metric"] == "map" and acc["images"] == 4 and 0 <= acc["map"] <= 1
+        assert record["reference"]["map"] == 21.3  # torchvision's published box mAP, a reference column only
+    assert abs(records["onnxruntime|fp32|b1"]["accuracy"]["vs_reference"]["map_change"]["delta"]) < 1e-3
+    fp32 = onnx.load(records["onnxruntime|fp32|b1"]["artifact"]["path"]).graph
+    op_of = {node.name: node.op_type for node in fp32.node}
+    for runtime in ("onnxruntime", "openvino"):
+        tail = records[f"{runtime}|int8|b1"]["quantization"]["settings"]["float_tail"]
+        assert {"Softmax", "Exp", "Concat"} <= {op_of[name] for name in tail}, tail  # scores, box sizes, output
+        assert not {"Conv", "MatMul", "Gemm"} & {op_of[name] for name in tail}
+    int8 = onnx.load(records["onnxruntime|int8|b1"]["artifact"]["path"]).graph
+    last = next(node for node in int8.node if int8.output[0].name in node.output)
+    assert last.op_type == "Concat" and not any(n.op_type == "QuantizeLinear" and n.input[0] in last.input
+                                               for n in int8.node)
