@@ -343,7 +343,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         config, manifest, runtimes = _from_artifacts(config, args)
     else:
         specs, runtimes = _resolve(config)
-    images = select_images(**config.image_options())  # bad image folders stop the run before it starts
+    # Detectors, segmenters and depth models take unlabelled images too: scored against their own FP32 outputs.
+    unlabelled = any(spec.task != "classify" for spec in specs) if not config.artifacts else False
+    images = select_images(**config.image_options(), unlabelled=unlabelled)  # bad folders stop the run here
     if not args.resume:
         prepare_run_dir(run_dir, config, images)
     threads = config.threads or usable_cpus()

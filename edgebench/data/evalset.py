@@ -77,15 +77,16 @@ def write_image_lists(images: ImageSets, run_dir: Path) -> dict[str, str]:
 
 def select_images(*, data: str | None, labels: str | None = None, class_map: str | None = None,
                   calib_data: str | None = None, limit: int | None = None, calib_size: int = DEFAULT_CALIB_SIZE,
-                  seed: int = 0, allow_overlap: bool = False) -> ImageSets:
+                  seed: int = 0, allow_overlap: bool = False, unlabelled: bool = False) -> ImageSets:
     """Split the images of a run.
 
     Without ``calib_data``, the last ``calib_size`` images of a seeded permutation of ``data`` are held out
     for calibration, always (so a run's evaluation set does not depend on which precisions it measures);
     the evaluation set is the first ``limit`` of the rest. A ``calib_data`` folder that shares an image
-    (by path or by content) with the evaluation set is refused unless ``allow_overlap``.
+    (by path or by content) with the evaluation set is refused unless ``allow_overlap``. ``unlabelled``: a folder
+    of images without ground truth is accepted (a run with task models scores them against their FP32 outputs).
     """
-    dataset = open_dataset(data, labels=labels, class_map=class_map) if data else None
+    dataset = open_dataset(data, labels=labels, class_map=class_map, unlabelled=unlabelled) if data else None
     calib_set = open_calibration(calib_data) if calib_data else None
     order = list(np.random.default_rng(seed).permutation(len(dataset.samples))) if dataset else []
     samples = [dataset.samples[i] for i in order] if dataset else []

@@ -10,7 +10,9 @@ Layouts understood (detected from the folder, never guessed silently):
   COCO image id, the classes are the categories in id order (an 80-class detector's class i is the i-th);
 - RGB-D pairs: ``color/`` and ``depth/`` folders whose files share their stems (``color/0001.jpg`` with
   ``depth/0001.png``), 16-bit depth PNGs at ``depth_scale`` units per metre (1000, millimetres, unless
-  ``rgbd.yaml`` in the folder says ``depth_scale: 5000``); a sample's label is its index into ``depth_files``.
+  ``rgbd.yaml`` in the folder says ``depth_scale: 5000``); a sample's label is its index into ``depth_files``;
+- unlabelled images (a flat folder without a ground-truth file), only when asked (``unlabelled``: a run of
+  detectors, segmenters or depth models, scored against their own FP32 outputs); labels are -1.
 ImageNet labels are indices into the 1000 ILSVRC-2012 synsets in sorted order, as timm and torchvision
 models predict them.
 """
@@ -28,7 +30,7 @@ from edgebench.errors import ConfigError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 SYNSET = re.compile(r"^n\d{8}$")
 GROUND_TRUTH_NAMES = ("LOC_val_solution.csv", "val.txt", "labels.txt", "ground_truth.txt")
-LAYOUTS = ("imagenet-synset-folders", "imagenet-loc-csv", "label-list", "imagefolder", "coco", "rgbd")
+LAYOUTS = ("imagenet-synset-folders", "imagenet-loc-csv", "label-list", "imagefolder", "coco", "rgbd", "unlabelled")
 DEPTH_SCALE = 1000.0  # rgbd: depth PNG units per metre unless rgbd.yaml says otherwise
 
 
@@ -73,9 +75,11 @@ def images_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if _is_image(p))
 
 
-def open_dataset(path: str | Path, *, labels: str | Path | None = None, class_map: str | Path | None = None) -> Dataset:
+def open_dataset(path: str | Path, *, labels: str | Path | None = None, class_map: str | Path | None = None,
+                 unlabelled: bool = False) -> Dataset:
     """Read a dataset folder. ``labels``: a ground-truth file for a flat folder; ``class_map``: the class
-    order of an ImageFolder dataset (one class name per line, or ``name index`` per line)."""
+    order of an ImageFolder dataset (one class name per line, or ``name index`` per line); ``unlabelled``: a flat
+    folder without a ground-truth file is read as unlabelled images instead of refused."""
     root = Path(path).expanduser()
     if not root.is_dir():
         raise ConfigError(f"dataset folder {root} does not exist; pass --data with a folder of images")
@@ -93,7 +97,7 @@ def open_dataset(path: str | Path, *, labels: str | Path | None = None, class_ma
         else:
             dataset = _image_folder(root, subdirs, class_map)
     else:
-        dataset = _flat(root, loose, labels)
+        dataset = _flat(root, loose, labels, unlabelled)
     if not dataset.samples:
         raise ConfigError(f"no images found in {root} (looked for {', '.join(IMAGE_SUFFIXES)}); "
                           "point --data at an ImageNet validation folder or an ImageFolder dataset")
@@ -183,12 +187,14 @@ def _read_class_map(path: Path) -> tuple[str, ...]:
     return names
 
 
-def _flat(root: Path, images: list[Path], labels: str | Path | None) -> Dataset:
+def _flat(root: Path, images: list[Path], labels: str | Path | None, unlabelled: bool = False) -> Dataset:
     truth = Path(labels) if labels else next((c for base in (root, root.parent) for c in
                                               (base / n for n in GROUND_TRUTH_NAMES) if c.is_file()), None)
     if truth is None:
         if not images:
             return Dataset(str(root), "label-list", imagenet_synsets(), ())
+        if unlabelled:
+            return Dataset(str(root), "unlabelled", (), tuple((str(p), -1) for p in images))
         raise ConfigError(f"{root} holds images but no ground truth: put {' or '.join(GROUND_TRUTH_NAMES)} beside "
                           "them, pass --labels FILE, or use one folder per class")
     if not truth.is_file():

@@ -19,6 +19,7 @@ from edgebench.machine import contention
 from edgebench.machine.env import usable_cpus
 from edgebench.models.spec import ModelSpec
 from edgebench.runtimes import get_runtime
+from edgebench.tasks import unlabelled
 from edgebench.runtimes.base import SessionOptions
 
 
@@ -258,11 +259,12 @@ def _detect_accuracy(session, spec: ModelSpec, batch_size: int, job: dict[str, A
     reference = None
     if job.get("reference_outputs") and Path(job["reference_outputs"]).exists():
         reference = detect.unpack(np.load(job["reference_outputs"]), len(found))
-    summary = detect.scorer(ref, post).score(found, reference)
+    labelled = bool(ref.get("annotations"))
+    summary = detect.scorer(ref, post).score(found, reference) if labelled else unlabelled("map", len(found))
     if reference is not None:
         summary["fidelity"] = detect.fidelity(found, reference, ref["geometry"])
     summary["postprocess_ms"] = detect.postprocess_summary(post_ms, post)
-    if job.get("predictions_path"):  # every image's boxes, so a later report can re-score any pair of cells
+    if job.get("predictions_path") and labelled:  # every image's boxes, so a later report can re-score any pair
         np.save(job["predictions_path"], detect.pack(found))
         summary["predictions"] = Path(job["predictions_path"]).name
     summary["eval_s"] = round(time.perf_counter() - started, 3)
@@ -276,17 +278,19 @@ def _dense(session, spec: ModelSpec, batch_size: int, ref: dict[str, Any]):
     if spec.task == "segment":
         from edgebench.tasks import segment as task
 
-        targets = task.truths(ref, post.get("segment_labels", "voc"))
+        targets = task.truths(ref, post.get("segment_labels", "voc")) if ref.get("annotations") else None
         return task.segment_all(session.infer, load_crops(ref), spec.preprocess, batch_size, ref["geometry"], post,
                                 targets)
     from edgebench.tasks import depth as task
 
     return task.depth_all(session.infer, load_crops(ref), spec.preprocess, batch_size, ref["geometry"], post,
-                          task.truths(ref))
+                          task.truths(ref) if ref.get("depth_files") else None)
 
 
 def _dense_scores(spec: ModelSpec, found: list) -> np.ndarray:
     """What a later comparison needs of each image: its confusion matrix, or its AbsRel and δ1."""
+    if not found:  # unlabelled images: nothing scored
+        return np.zeros(0)
     if spec.task == "segment":
         return np.stack(found).astype(np.int64)
     return np.array([[e["abs_rel"], e["delta1"], e["pixels"]] for e in found], np.float64)
@@ -294,21 +298,22 @@ def _dense_scores(spec: ModelSpec, found: list) -> np.ndarray:
 
 def _dense_summary(spec: ModelSpec, found: list, maps: np.ndarray, reference: dict[str, np.ndarray] | None):
     post = spec.postprocess or {}
+    labelled = bool(found)  # unlabelled images: no per-image scores, only fidelity
     if spec.task == "segment":
         from edgebench.tasks import segment
 
         person = post.get("segment_labels") == "person"
         names = ("background", "person") if person else segment.VOC_CLASSES
-        ref_scores = list(reference["scores"]) if reference is not None else None
-        summary = segment.score(found, ref_scores, names=names)
+        ref_scores = list(reference["scores"]) if reference is not None and labelled else None
+        summary = segment.score(found, ref_scores, names=names) if labelled else unlabelled("miou", len(maps))
         if reference is not None:
             summary["fidelity"] = segment.fidelity(maps, reference["maps"], person)
         return summary
     from edgebench.tasks import depth
 
     ref_errors = ([{"abs_rel": r[0], "delta1": r[1], "pixels": r[2]} for r in reference["scores"]]
-                  if reference is not None else None)
-    summary = depth.score(found, ref_errors)
+                  if reference is not None and labelled else None)
+    summary = depth.score(found, ref_errors) if labelled else unlabelled("depth", len(maps))
     if reference is not None:
         summary["fidelity"] = depth.fidelity(list(maps), list(reference["maps"]), post.get("depth_output", "depth"))
     return summary
@@ -332,7 +337,7 @@ def _dense_accuracy(session, spec: ModelSpec, batch_size: int, job: dict[str, An
             reference = {"scores": saved["scores"], "maps": saved["maps"]}
     summary = _dense_summary(spec, found, maps, reference)
     summary["postprocess_ms"] = _post_summary(spec, post_ms)
-    if job.get("predictions_path"):  # every image's scores, so a later report can compare any pair of cells
+    if job.get("predictions_path") and found:  # every image's scores, so a later report can compare any pair
         np.save(job["predictions_path"], _dense_scores(spec, found))
         summary["predictions"] = Path(job["predictions_path"]).name
     summary["eval_s"] = round(time.perf_counter() - started, 3)
@@ -355,9 +360,10 @@ def reference_outputs(job: dict[str, Any]) -> dict[str, Any]:
         found, _ = detect.detect_all(session.infer, load_crops(ref), spec.preprocess, options.batch_size,
                                      ref["geometry"], post)
         np.save(job["out"], detect.pack(found))
-        summary = detect.scorer(ref, post).score(found)
+        summary = detect.scorer(ref, post).score(found) if ref.get("annotations") else unlabelled("map", len(found))
         return {"status": "ok", "runtime": job["runtime"], "outputs": job["out"], "metric": "map",
                 "map": summary["map"], "ap50": summary["ap50"], "images": summary["images"],
+                **({"labels": False} if summary.get("labels") is False else {}),
                 "eval_s": round(time.perf_counter() - started, 3)}
     if spec.task in ("segment", "depth"):
         found, maps, _ = _dense(session, spec, options.batch_size, ref)
@@ -367,7 +373,7 @@ def reference_outputs(job: dict[str, Any]) -> dict[str, Any]:
         return {"status": "ok", "runtime": job["runtime"], "outputs": job["out"], "eval_s":
                 round(time.perf_counter() - started, 3), **{k: summary[k] for k in
                                                              ("metric", "images", "miou", "pixel_accuracy", "abs_rel",
-                                                              "delta1") if k in summary}}
+                                                              "delta1", "labels") if k in summary}}
     outputs = accuracy.evaluate(session.infer, load_crops(ref), spec.preprocess, options.batch_size)
     np.save(job["out"], outputs)
     summary = accuracy.summarize(outputs, np.asarray(ref["labels"]), None)

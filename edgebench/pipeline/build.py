@@ -32,13 +32,17 @@ def dataset_mismatch(spec: ModelSpec, images: ImageSets) -> str | None:
     """Why a model cannot be scored on the run's labelled images (None: it can)."""
     layout = images.dataset.get("layout")
     coco = layout == "coco"
-    if spec.task in ("detect", "segment") and not coco:
+    unlabelled = layout == "unlabelled"  # no truth: a task model is scored against its FP32 outputs only
+    if unlabelled and spec.task == "classify":
+        return ("a classifier is scored on class labels and these images have none; put labels.txt beside them or "
+                "use one folder per class")
+    if spec.task in ("detect", "segment") and not coco and not unlabelled:
         what = "boxes" if spec.task == "detect" else "instance masks (drawn as VOC classes)"
         return (f"a {spec.task} model is scored on COCO-format {what}; give --data a folder with "
                 "annotations/instances_*.json beside its images")
-    if spec.task == "depth" and layout != "rgbd":
+    if spec.task == "depth" and layout not in ("rgbd", "unlabelled"):
         return "a depth model is scored on RGB-D pairs; give --data a folder with color/ and depth/ (same file names)"
-    if spec.task in ("detect", "segment"):
+    if spec.task == "detect" or (spec.task == "segment" and not unlabelled):  # detection fidelity is COCOeval too
         import importlib.util
 
         if importlib.util.find_spec("pycocotools") is None:

@@ -22,6 +22,7 @@ from edgebench.models.spec import ModelSpec
 from edgebench.pipeline.build import LocalBuild, calibration_warning, thread_env
 from edgebench.pipeline.estimate import cell_seconds
 from edgebench.pipeline.measure import Entry, GroupMeasure
+from edgebench.tasks import fidelity_text
 from edgebench.pipeline.plan import Cell, plan, skip_reason
 from edgebench.pipeline.resume import ENV_FILE
 from edgebench.results.schema import SCHEMA_VERSION, base_record, precision_label
@@ -313,7 +314,9 @@ def progress_line(record: dict[str, Any]) -> str:
         if record.get("device_latency_ms"):
             body += f"  GPU compute p50 {record['device_latency_ms']['p50']:.3f} ms"
         acc = record.get("accuracy") or {}
-        if acc.get("metric") == "map":
+        if acc.get("labels") is False:  # a task model on unlabelled images: its fidelity to FP32 only
+            body += f"  no labels; {fidelity_text(acc) or 'the FP32 reference'}  post p50 {acc['postprocess_ms']['p50']:.2f} ms"
+        elif acc.get("metric") == "map":
             body += f"  mAP {acc['map']:.3f}"
             change = (acc.get("vs_reference") or {}).get("map_change")
             if change:

@@ -17,6 +17,7 @@ LATENCY_STATS = ("p50", "p90", "p99", "mean")
 
 # A record's accuracy metric → its task; each task's main and second figures (keys of the accuracy summary).
 TASK_OF_METRIC = {"map": "detect", "miou": "segment", "depth": "depth"}
+FIDELITY_FIGURE = {"detect": "map", "segment": "miou", "depth": "delta1"}
 TASK_FIGURES = {"classify": ("top1", "top5"), "detect": ("map", "ap50"), "segment": ("miou", "pixel_accuracy"),
                 "depth": ("delta1", "abs_rel")}
 
@@ -220,6 +221,13 @@ class Deployment:
         reference = next((c.get("reference") for c in self.cells.values() if c.get("reference")), None) or {}
         value = reference.get(TASK_FIGURES[self.task][0])
         return (float(value), reference.get("dataset") or "") if value is not None else None
+
+    @property
+    def fidelity(self) -> float | None:
+        """A task model's agreement with its own FP32 outputs, in points (no labels needed): mAP against FP32's
+        confident boxes, mIoU against FP32's class maps, δ1 against FP32's depth; None for a classifier."""
+        key = FIDELITY_FIGURE.get(self.task)
+        return _pct((self.accuracy.get("fidelity") or {}).get(key)) if key else None
 
     @property
     def score_change(self) -> dict[str, Any]:

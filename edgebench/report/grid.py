@@ -27,7 +27,7 @@ def _accuracy_cells(d: Deployment, named: bool = False) -> list[Cell]:
     if not d.accuracy:
         return [Cell(""), Cell(""), Cell("")]
     if d.score is None:
-        return [Cell("not measured"), Cell(""), Cell("")]
+        return [Cell("no labels" if d.accuracy.get("labels") is False else "not measured"), Cell(""), Cell("")]
     mark = "" if d.representative else " *"
     interval = d.score_ci
     bounds = f" [{interval[0]:.1f}, {interval[1]:.1f}]" if len(interval) == 2 else ""
@@ -66,13 +66,14 @@ def _row(d: Deployment, small: int, big: int | None, gpu: bool, named: bool = Fa
     end-to-end column of a table with detectors, segmenters or depth models)."""
     slower = (d.cells.get(small) or {}).get("slower_than_fp32")
     row = [_p50(d, small, 2), num(d.latency(small, "p99"), 2), *([num(d.end_to_end(small), 2)] if e2e else [])]
+    fidelity = [num(d.fidelity, 1)] if e2e else []
     row += [_p50(d, big, 1), num(d.throughput(big), 1)] if big is not None else [num(d.throughput(small), 1)]
     if gpu:
         row += [num(d.device_latency(small), 3)]
         row += [num(d.device_latency(big), 2), num(d.gpu_memory(big), 0)] if big is not None else \
             [num(d.gpu_memory(small), 0)]
     row += [num(d.memory(small), 0), *([num(d.memory(big), 0)] if big is not None else []), num(d.size_mb, 2),
-            *_accuracy_cells(d, named),
+            *_accuracy_cells(d, named), *fidelity,
             _speedup(d.speedup_vs_fp32(small), d.speedup_vs_fp32_ci(small), " (slower)" if slower else ""),
             _speedup(d.speedup_vs_pytorch(small), d.speedup_vs_pytorch_ci(small))]
     return row + ([_speedup(d.speedup_vs_pytorch(big), d.speedup_vs_pytorch_ci(big))] if big is not None else [])
@@ -86,6 +87,9 @@ _ACCURACY_HEADERS = {
     frozenset({"depth"}): ("δ1{on} [95% CI]", "AbsRel x 100{on}", "Δ δ1 vs FP32 (pt)"),
 }
 _MIXED_HEADERS = ("Task figure{on} [95% CI]", "Second figure{on}", "Δ vs FP32 (pt)")
+# Agreement with the model's own FP32 outputs on the same images, labels or not (edgebench.tasks.*.fidelity).
+_FIDELITY_HEADERS = {frozenset({"detect"}): "mAP vs FP32's boxes (pt)", frozenset({"segment"}): "mIoU vs FP32's maps (pt)",
+                     frozenset({"depth"}): "δ1 vs FP32's depth (pt)"}
 TASK_NAMES = {"detect": "mAP", "segment": "mIoU", "depth": "δ1"}
 
 
@@ -96,16 +100,17 @@ def _columns(small: int, big: int | None, gpu: bool, on: str,
     (``big`` None) each column appears once, under that batch's name."""
     main, second, delta = (h.format(on=on) for h in _ACCURACY_HEADERS.get(tasks, _MIXED_HEADERS))
     e2e = [f"b{small} end to end per image (ms)"] if tasks - {"classify"} else []
+    fidelity = [_FIDELITY_HEADERS.get(tasks, "Fidelity to FP32's outputs (pt)")] if e2e else []
     if big is None:
         gpu_columns = [f"b{small} GPU compute p50 (ms)", f"b{small} GPU memory (MB)"]
         return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", *e2e, f"img/s at b{small}", *(gpu_columns if gpu else []),
                 f"b{small} peak RSS (MB)", "Size (MB)", main, second,
-                delta, f"b{small} vs own FP32", f"b{small} vs PyTorch FP32"]
+                delta, *fidelity, f"b{small} vs own FP32", f"b{small} vs PyTorch FP32"]
     gpu_columns = [f"b{small} GPU compute p50 (ms)", f"b{big} GPU compute p50 (ms)", f"b{big} GPU memory (MB)"]
     return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", *e2e, f"ms / batch {big}", f"img/s at b{big}",
             *(gpu_columns if gpu else []),
             f"b{small} peak RSS (MB)", f"b{big} peak RSS (MB)", "Size (MB)", main, second,
-            delta, f"b{small} vs own FP32", f"b{small} vs PyTorch FP32", f"b{big} vs PyTorch FP32"]
+            delta, *fidelity, f"b{small} vs own FP32", f"b{small} vs PyTorch FP32", f"b{big} vs PyTorch FP32"]
 
 
 def eval_sets(deps: list[Deployment]) -> list[EvalSet]:

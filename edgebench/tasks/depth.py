@@ -123,8 +123,8 @@ def truths(ref: dict[str, Any]) -> list[np.ndarray]:
 
 
 def depth_all(infer, crops: np.ndarray, pre, batch_size: int, geometry: list, post: dict[str, Any],
-              targets: list[np.ndarray]) -> tuple[list[dict[str, float]], np.ndarray, list[float]]:
-    """Per image: AbsRel and δ1 against its ground truth, the raw map at the model's output size (for fidelity
+              targets: list[np.ndarray] | None) -> tuple[list[dict[str, float]], np.ndarray, list[float]]:
+    """Per image: AbsRel and δ1 against its ground truth (none without it), the raw map at the model's output size (for fidelity
     to FP32), and the milliseconds of the post-processing (cutting the letterbox, resizing to the image), timed
     apart from the model call. Alignment and scoring are the evaluation's, not the deployment's: untimed."""
     import time
@@ -142,7 +142,8 @@ def depth_all(infer, crops: np.ndarray, pre, batch_size: int, geometry: list, po
             plane = np.squeeze(np.asarray(raw[i], np.float32))[..., None]  # (h, w, 1) from NHWC or NCHW
             resized = to_image(plane, geometry[index], input_hw)[..., 0]
             post_ms.append((time.perf_counter_ns() - started) / 1e6)
-            errors.append(image_errors(resized, targets[index], output))
+            if targets is not None:  # unlabelled images: the maps only (fidelity to FP32)
+                errors.append(image_errors(resized, targets[index], output))
             maps.append(plane[..., 0].astype(np.float32))
             index += 1
     return errors, np.stack(maps), post_ms

@@ -163,8 +163,8 @@ def truths(ref: dict[str, Any], labels: str) -> list[np.ndarray]:
 
 
 def segment_all(infer, crops: np.ndarray, pre, batch_size: int, geometry: list, post: dict[str, Any],
-                targets: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray, list[float]]:
-    """Per image: the confusion matrix against its target at the image's size, the class map at the model's output
+                targets: list[np.ndarray] | None) -> tuple[list[np.ndarray], np.ndarray, list[float]]:
+    """Per image: the confusion matrix against its target at the image's size (none without targets), the class map at the model's output
     size (for fidelity to FP32), and the milliseconds of the post-processing (resize back, argmax or threshold),
     timed apart from the model call."""
     import time
@@ -185,7 +185,8 @@ def segment_all(infer, crops: np.ndarray, pre, batch_size: int, geometry: list, 
             resized = to_image(scores, geometry[index], input_hw)
             pred = ((resized[..., 0] >= threshold) if person else np.argmax(resized, axis=-1)).astype(np.uint8)
             post_ms.append((time.perf_counter_ns() - started) / 1e6)
-            matrices.append(confusion(pred, targets[index], classes))
+            if targets is not None:  # unlabelled images: the maps only (fidelity to FP32)
+                matrices.append(confusion(pred, targets[index], classes))
             maps.append(((scores[..., 0] >= threshold) if person else np.argmax(scores, axis=-1)).astype(np.uint8))
             index += 1
     return matrices, np.stack(maps), post_ms

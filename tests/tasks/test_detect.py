@@ -340,7 +340,48 @@ def test_a_torchvision_detector_through_run_keeps_its_decoding_in_float_in_int8(
         tail = records[f"{runtime}|int8|b1"]["quantization"]["settings"]["float_tail"]
         assert {"Softmax", "Exp", "Concat"} <= {op_of[name] for name in tail}, tail  # scores, box sizes, output
         assert not {"Conv", "MatMul", "Gemm"} & {op_of[name] for name in tail}
+    # Quantised, the tail's probabilities would share one step with the pixel boxes (all of them one value here).
+    import onnxruntime
+
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 320, 320)).astype(np.float32)
+    scores = [onnxruntime.InferenceSession(records[f"onnxruntime|{p}|b1"]["artifact"]["path"]).run(None, {"input": x})[0]
+              [..., 4:] for p in ("fp32", "int8")]
+    assert np.abs(scores[1] - scores[0]).max() < 1e-3 and len(np.unique(scores[1])) > 100
     int8 = onnx.load(records["onnxruntime|int8|b1"]["artifact"]["path"]).graph
     last = next(node for node in int8.node if int8.output[0].name in node.output)
     assert last.op_type == "Concat" and not any(n.op_type == "QuantizeLinear" and n.input[0] in last.input
                                                for n in int8.node)
+
+
+@needs_shared
+def test_task_models_on_images_without_labels_are_scored_against_their_fp32(tmp_path, cache_dir):
+    """A plain folder of photos (no annotations): a detector's and a segmenter's task figures are not measured,
+    each deployment's fidelity to its FP32 outputs is (so INT8's damage shows on any images), on the console, in
+    the records and in the report; a classifier would need labels and the folder alone is still refused for it."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for path in sorted((COCO / "val2017").glob("*.jpg"))[:3]:
+        (photos / path.name).symlink_to(path)
+    calibration = tmp_path / "calib"
+    calibration.mkdir()
+    for path in sorted((COCO / "val2017").glob("*.jpg"))[-4:]:
+        (calibration / path.name).symlink_to(path)
+    out = tmp_path / "run"
+    proc = run_cli("run", "--model", f"onnx:{YOLOX}", "--model-config", str(CONFIG), "--data", str(photos),
+                   "--calib-data", str(calibration), "--runtime", "onnxruntime", "--precision", "fp32", "--precision",
+                   "int8", "--batch-size", "1", *FAST, "--cache-dir", str(cache_dir), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "no labels; vs FP32 boxes: mAP" in proc.stderr
+    records = {r["precision"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    for record in records.values():
+        acc = record["accuracy"]
+        assert acc["labels"] is False and acc["map"] is None and acc["images"] == 3
+    assert records["fp32"]["accuracy"]["fidelity"]["map"] == pytest.approx(1.0)
+    assert records["int8"]["accuracy"]["fidelity"]["truth_boxes"] > 0
+    assert 0 <= records["int8"]["accuracy"]["fidelity"]["map"] < 1.0  # INT8 moves boxes
+    report = run_cli("report", str(out), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    table = (tmp_path / "report" / "report.md").read_text()
+    assert "mAP vs FP32's boxes (pt)" in table and "| no labels |" in table
+    refused = run_cli("run", "--model", "timm:test_efficientnet", "--data", str(photos), "--out", str(tmp_path / "c"))
+    assert refused.returncode == 2 and "no ground truth" in refused.stderr and "Traceback" not in refused.stderr
