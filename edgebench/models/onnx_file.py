@@ -16,7 +16,7 @@ from edgebench.tasks.segment import SEGMENT_LABELS
 
 YAML_KEYS = ("input_shape", "input_name", "output_name", "num_classes", "interpolation", "crop_pct", "mean", "std",
              "channel_order", "task", "resize", "pad_value", "position", "scale", "decoder", "score_threshold", "nms_iou",
-             "max_det", "topk", "class_ids", "segment_labels", "threshold", "depth_output")
+             "max_det", "topk", "class_ids", "segment_labels", "threshold", "depth_output", "published")
 # The keys that say how each task's raw output is read (the spec's ``postprocess``).
 TASK_KEYS = {"classify": (), "detect": ("decoder", "score_threshold", "nms_iou", "max_det", "topk", "class_ids"),
              "segment": ("segment_labels", "threshold"), "depth": ("depth_output",)}
@@ -65,7 +65,20 @@ YAML_TYPES = {
     "segment_labels": (lambda v: v in SEGMENT_LABELS, " or ".join(SEGMENT_LABELS)),
     "threshold": (lambda v: _is_number(v) and 0 < v < 1, "0.5"),
     "depth_output": (lambda v: v in OUTPUTS, " or ".join(OUTPUTS)),
+    # The model's published figures (a reference column beside the measured ones, never a measurement): the task's
+    # figures in points (map, ap50, miou, delta1, top1, ...), ``dataset`` and ``source`` as text.
+    "published": (lambda v: isinstance(v, dict) and bool(v) and all(
+        isinstance(k, str) and (_is_number(x) or (k in ("dataset", "source") and isinstance(x, str)))
+        for k, x in v.items()), "{map: 25.8, dataset: COCO val2017, source: the model's paper}"),
 }
+
+
+def published_reference(settings: dict[str, Any], yaml_name: str) -> dict[str, Any] | None:
+    """The reference a model's YAML gives (``published``), said to come from it."""
+    published = settings.get("published")
+    if not published:
+        return None
+    return {**published, "source": published.get("source") or f"{yaml_name} (published)"}
 
 
 def task_settings(settings: dict[str, Any], path: Path, yaml_name: str) -> tuple[str, dict[str, Any] | None]:
@@ -162,4 +175,5 @@ def onnx_spec(path_text: str, options: dict[str, Any]) -> ModelSpec:
         id=f"onnx:{path}", source="onnx", name=str(path.resolve()), preprocess=preprocess, task=task,
         num_classes=int(settings.get("num_classes") or 1000), input_name=graph_input.name, fixed_batch=fixed_batch,
         postprocess=postprocess, output_name=settings.get("output_name"),
+        reference=published_reference(settings, yaml_name),
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.errors import ConfigError
-from edgebench.models.onnx_file import _sidecar, task_settings
+from edgebench.models.onnx_file import _sidecar, published_reference, task_settings
 from edgebench.models.spec import ModelSpec, Preprocess
 
 VOC_CLASSES = 21
@@ -63,4 +63,5 @@ def tflite_spec(path_text: str, options: dict[str, Any]) -> ModelSpec:
         "segment_labels", "voc") == "voc" else 2 if task == "segment" else 1000)
     return ModelSpec(id=f"tflite:{path}", source="tflite", name=str(path.resolve()), preprocess=preprocess, task=task,
                      num_classes=int(classes), input_name=io["name"], output_name=output_name, postprocess=postprocess,
-                     fixed_batch=None if io["dynamic_batch"] else shape[0])
+                     fixed_batch=None if io["dynamic_batch"] else shape[0],
+                     reference=published_reference(settings, yaml_name))

@@ -8,7 +8,10 @@ when their memory fits beside each other ("loaded"); otherwise each round starts
 until the group stops: when every cell's median *and* every ratio the report shows between its cells is known to
 the profile's precision, or at the group's time cap (the profile's per-cell cap times its cells). A cell's slice
 during which other processes took a meaningful share of the CPUs is left out of its p50 and of every ratio it is
-part of (a ratio pairs the rounds both of its cells kept), and rounds go on, within a bound. ``--sustained`` runs each cell alone instead.
+part of (a ratio pairs the rounds both of its cells kept), and rounds go on, within a bound. Each round starts
+with a short reference workload while the workers wait, so a host that runs slower than its best with no process
+of its own to blame is recorded (``host_ms`` per round, ``contention.host_slow``). ``--sustained`` runs each cell
+alone instead.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import numpy as np
 from edgebench.harness.cell import timed_fields
 from edgebench.harness.isolation import Worker
 from edgebench.harness.timing import TimingProfile, floor_calls, median_known
-from edgebench.machine import contention
+from edgebench.machine import contention, host_speed
 from edgebench.pipeline.plan import Cell
 
 MEMORY_HEADROOM = 1.25  # the next worker may need as much as the largest one loaded so far, and a quarter more
@@ -92,8 +95,13 @@ class GroupMeasure:
 
     def __init__(self, entries: list[Entry], profile: TimingProfile, *, timeout_s: float, log_dir: Path,
                  env: dict[str, str], threads: int, usable_cpus: int, sustained_min: float | None = None,
-                 status: Callable[[str], None] = lambda text: None) -> None:
+                 status: Callable[[str], None] = lambda text: None,
+                 host: host_speed.Baseline | None = None) -> None:
         self.entries, self.profile, self.timeout_s, self.log_dir = entries, profile, timeout_s, Path(log_dir)
+        # The host's speed on a reference workload at the start of every round (edgebench.machine.host_speed).
+        self.host = host if host is not None else host_speed.Baseline(None)
+        self.probes: list[float] = []
+        self._host_verdict: dict[str, Any] | None = None
         # The rounds of this run of the group: only rounds of the same run pair (edgebench.stats.cell_ratio).
         self.group_run = uuid.uuid4().hex[:12]
         self.pairs = report_pairs([(e.cell.runtime, e.cell.precision, e.cell.variant) for e in entries])
@@ -144,6 +152,7 @@ class GroupMeasure:
         while active:
             turn = number % len(active)
             parts = []
+            self.probes.append(host_speed.probe_ms())  # every worker waits: the host alone runs it
             for state in active[turn:] + active[:turn]:  # each cell takes each place in the order in turn
                 if state.worker is None and not self._start(state):
                     continue
@@ -170,7 +179,7 @@ class GroupMeasure:
             samples = part["samples"]
             entry = {"round": number, "n": len(samples), "p50": float(np.median(samples)), "at_s": part.pop("at_s"),
                      "others_cpus": watched["others_cpus"], "own_cpu_over_wall": watched["own_cpu_over_wall"],
-                     "kept": not watched["disturbed"]}
+                     "host_ms": round(self.probes[-1], 4) if self.probes else None, "kept": not watched["disturbed"]}
             state.slices.append(part)
             if watched["disturbed"]:
                 state.rounds.append({**entry, "samples": samples})
@@ -335,6 +344,9 @@ class GroupMeasure:
                                                 rounds_kept=len(state.rounds) - (0 if contaminated else left_out),
                                                 rounds_left_out=0 if contaminated else left_out,
                                                 contaminated=contaminated)
+        if self._host_verdict is None and self.probes:  # once per group: every cell shares its rounds' probes
+            self._host_verdict = self.host.judge(self.probes)
+        fields["contention"].update(self._host_verdict or {})
         return fields
 
     def _fits(self, states: list[_State]) -> tuple[bool, str]:

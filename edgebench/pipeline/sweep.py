@@ -18,6 +18,7 @@ from edgebench.data.evalset import IMAGE_LISTS, SYNTHETIC_WARNING, ImageSets, wr
 from edgebench.errors import ConfigError
 from edgebench.harness.trust import untrusted_reasons
 from edgebench.machine import env as envmod
+from edgebench.machine import host_speed
 from edgebench.models.spec import ModelSpec
 from edgebench.pipeline.build import LocalBuild, calibration_warning, thread_env
 from edgebench.pipeline.estimate import cell_seconds
@@ -76,6 +77,8 @@ class Sweep:
         # The image lists this run folder holds (written when it was created), referenced from the records.
         self.image_files = {kind: name for kind, name in IMAGE_LISTS.items() if (self.run_dir / name).exists()}
         self.work: dict[str, float] = {}  # expected seconds per cell key: the progress estimate's weights
+        # The fastest this machine has run the host-speed probe, kept beside the cache (edgebench.machine.host_speed).
+        self.host_baseline = host_speed.Baseline(config.cache_path)
 
     def check_resumable(self) -> None:
         """Refuse to add cells to this folder unless they would be measured as its cells were: same
@@ -156,7 +159,8 @@ class Sweep:
                                      log_dir=self.run_dir / "logs", env=thread_env(self.threads),
                                      threads=self.threads, usable_cpus=envmod.usable_cpus(),
                                      sustained_min=self.config.sustained_min,
-                                     status=self.progress.status if self.progress else (lambda text: None))
+                                     status=self.progress.status if self.progress else (lambda text: None),
+                                     host=self.host_baseline)
         try:
             measured = group_measure.run()
         except BaseException:  # Ctrl-C or a bug: keep the cells that finished; resume measures the rest

@@ -149,14 +149,23 @@ def device_section(device: str, index: int, runs: list[Run], results: list[dict[
 
 
 def _interference_blocks(results: list[dict[str, Any]]) -> list[Block]:
-    """Cells whose figures include time other processes took (busy), and cells that left such rounds out."""
+    """Cells whose figures include time other processes took (busy), cells measured while the host ran slow, and
+    cells that left disturbed rounds out."""
     ok = [r for r in results if r["status"] == "ok"]
     busy = [f"`{r['key']}`: {r['contention']['note']}" for r in ok if (r.get("contention") or {}).get("busy")]
     left = [f"`{r['key']}`: {r['contention']['note']}" for r in ok
             if not (r.get("contention") or {}).get("busy") and (r.get("contention") or {}).get("rounds_left_out")]
+    slow = [f"`{r['key']}`: {r['contention']['host_note']}" for r in ok if (r.get("contention") or {}).get("host_slow")]
     blocks: list[Block] = []
     if busy:
         blocks += [Heading("Measured while the machine was busy", 3), Bullets(busy)]
+    if slow:
+        blocks += [Heading("Measured while the host ran slower than its best", 3),
+                   Paragraph("A short reference workload at the start of every round (small numpy matrix products, "
+                             "while the workers waited) ran clearly slower than the fastest this machine "
+                             "has run it, with no other process to blame: a virtual machine's neighbours or its clock. "
+                             "Pairing cancels a slow stretch that hits every runtime alike, not one that lasts a group "
+                             "and hits runtimes unalike; measure these again."), Bullets(slow)]
     if left:
         blocks += [Heading("Rounds left out for other processes", 3),
                    Paragraph("Other processes took a meaningful share of the CPUs during these rounds (the kernel's "

@@ -73,7 +73,7 @@ def _row(d: Deployment, small: int, big: int | None, gpu: bool, named: bool = Fa
         row += [num(d.device_latency(big), 2), num(d.gpu_memory(big), 0)] if big is not None else \
             [num(d.gpu_memory(small), 0)]
     row += [num(d.memory(small), 0), *([num(d.memory(big), 0)] if big is not None else []), num(d.size_mb, 2),
-            *_accuracy_cells(d, named), *fidelity,
+            *([num(d.params_m, 2)] if e2e else []), *_accuracy_cells(d, named), *fidelity,
             _speedup(d.speedup_vs_fp32(small), d.speedup_vs_fp32_ci(small), " (slower)" if slower else ""),
             _speedup(d.speedup_vs_pytorch(small), d.speedup_vs_pytorch_ci(small))]
     return row + ([_speedup(d.speedup_vs_pytorch(big), d.speedup_vs_pytorch_ci(big))] if big is not None else [])
@@ -101,15 +101,16 @@ def _columns(small: int, big: int | None, gpu: bool, on: str,
     main, second, delta = (h.format(on=on) for h in _ACCURACY_HEADERS.get(tasks, _MIXED_HEADERS))
     e2e = [f"b{small} end to end per image (ms)"] if tasks - {"classify"} else []
     fidelity = [_FIDELITY_HEADERS.get(tasks, "Fidelity to FP32's outputs (pt)")] if e2e else []
+    params = ["Params (M)"] if e2e else []  # the task tables take the reference table's form
     if big is None:
         gpu_columns = [f"b{small} GPU compute p50 (ms)", f"b{small} GPU memory (MB)"]
         return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", *e2e, f"img/s at b{small}", *(gpu_columns if gpu else []),
-                f"b{small} peak RSS (MB)", "Size (MB)", main, second,
+                f"b{small} peak RSS (MB)", "Size (MB)", *params, main, second,
                 delta, *fidelity, f"b{small} vs own FP32", f"b{small} vs PyTorch FP32"]
     gpu_columns = [f"b{small} GPU compute p50 (ms)", f"b{big} GPU compute p50 (ms)", f"b{big} GPU memory (MB)"]
     return [f"b{small} p50 (ms)", f"b{small} p99 (ms)", *e2e, f"ms / batch {big}", f"img/s at b{big}",
             *(gpu_columns if gpu else []),
-            f"b{small} peak RSS (MB)", f"b{big} peak RSS (MB)", "Size (MB)", main, second,
+            f"b{small} peak RSS (MB)", f"b{big} peak RSS (MB)", "Size (MB)", *params, main, second,
             delta, *fidelity, f"b{small} vs own FP32", f"b{small} vs PyTorch FP32", f"b{big} vs PyTorch FP32"]
 
 

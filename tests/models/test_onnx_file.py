@@ -20,6 +20,13 @@ def test_sidecar_yaml_and_options(tiny_onnx, tmp_path):
     (tmp_path / "net.yaml").write_text("colour: red\n")
     with pytest.raises(ConfigError, match="unknown keys"):
         resolve_model(f"onnx:{model}")
+    # Published figures are a reference column, said to come from the YAML; a figure that is not a number is refused.
+    (tmp_path / "net.yaml").write_text("published: {top1: 71.2, dataset: ImageNet val}\n")
+    assert resolve_model(f"onnx:{model}").reference == {"top1": 71.2, "dataset": "ImageNet val",
+                                                         "source": "net.yaml (published)"}
+    (tmp_path / "net.yaml").write_text("published: {top1: high}\n")
+    with pytest.raises(ConfigError, match="published is"):
+        resolve_model(f"onnx:{model}")
 
 
 def test_missing_malformed_and_mismatched(tiny_onnx, tmp_path):

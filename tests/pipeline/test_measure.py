@@ -267,3 +267,48 @@ def test_a_neighbour_that_never_stops_is_said_not_hidden(tiny_onnx, tmp_path):
     assert record["status"] == "ok" and record["interleave"]["stopped_by"] == "interference"
     assert record["contention"]["busy"] and "in every round" in record["contention"]["note"]
     assert all(r["kept"] for r in record["rounds"]) and record["latency_ms"]["n"] == sum(r["n"] for r in record["rounds"])
+
+
+def test_every_round_reads_the_hosts_speed_and_a_group_slower_than_the_machines_best_is_marked(tiny_onnx, tmp_path):
+    """Each round starts with the host-speed probe (its time in every cell's round entry); the machine's fastest
+    probe is kept in the cache folder. A best far faster than this host can run it now (as after a run on a quiet
+    host, when the hypervisor's neighbours took the cores since) marks the group host_slow, and the report lists it."""
+    from edgebench.config import make_profile
+    from edgebench.machine import host_speed
+
+    profile = make_profile("quick", min_iters=3, min_s=0.0, max_s=1.0, round_s=0.1, target_pct=50)
+    records = _group(tiny_onnx, tmp_path, profile)
+    for record in records.values():
+        assert all(r["host_ms"] > 0 for r in record["rounds"])
+        seen = record["contention"]
+        assert seen["host_slowdown"] >= 1.0 and seen["host_best_ms"] <= seen["host_ms"]
+    saved = json.loads((tmp_path / "cache" / host_speed.FILE).read_text())
+    assert saved["probe"] == host_speed.PROBE
+    assert round(saved["best_ms"], 4) == next(iter(records.values()))["contention"]["host_best_ms"]
+
+    saved["best_ms"] /= 3.0
+    (tmp_path / "cache" / host_speed.FILE).write_text(json.dumps(saved))
+    import shutil
+
+    shutil.rmtree(tmp_path / "run")
+    records = _group(tiny_onnx, tmp_path, profile)
+    for record in records.values():
+        assert record["contention"]["host_slow"] and "slower than its best" in record["contention"]["host_note"]
+    from edgebench.report.build import _interference_blocks
+
+    headings = [getattr(b, "text", "") for b in _interference_blocks(list(records.values()))]
+    assert "Measured while the host ran slower than its best" in headings
+
+
+def test_the_host_baseline_keeps_the_fastest_probe_and_starts_afresh_from_a_damaged_file(tmp_path):
+    from edgebench.machine import host_speed
+
+    assert host_speed.probe_ms() > 0
+    baseline = host_speed.Baseline(tmp_path)
+    assert baseline.judge([2.0, 2.2, 2.1])["host_slowdown"] == 1.05 and baseline.best_ms == 2.0
+    again = host_speed.Baseline(tmp_path)
+    slow = again.judge([3.0, 3.2])
+    assert again.best_ms == 2.0 and slow["host_slow"] and slow["host_slowdown"] == 1.55
+    assert not again.judge([1.9, 2.0])["host_slow"] and host_speed.Baseline(tmp_path).best_ms == 1.9
+    (tmp_path / host_speed.FILE).write_text("{not json")
+    assert host_speed.Baseline(tmp_path).best_ms is None
