@@ -189,6 +189,8 @@ class Sweep:
                 self.say(f"      WARNING machine busy: {contention['note']}")
             elif contention.get("rounds_left_out"):
                 self.say(f"      note: {contention['note']}")
+            if contention.get("host_slow") and record is records[-1]:  # once per group: its cells share the probes
+                self.say(f"      WARNING host slow: {contention['host_note']}")
             if record.get("slower_than_fp32"):
                 slow = record["slower_than_fp32"]
                 self.say(f"      WARNING slower than fp32 ({slow['ratio']:.2f}x the fp32 p50): {slow['likely_reason']}")
