@@ -11,10 +11,10 @@ from conftest import FAST, run_cli
 MODEL = "timm:test_efficientnet"
 
 
-def _run(tmp_path, cache_dir, images, *args):
+def _run(tmp_path, cache_dir, images, *args, batches=(1, 3)):
     out = tmp_path / "run"
-    done = run_cli("run", "--model", MODEL, "--weights", "random", "--batch-size", "1", "--batch-size", "3",
-                   "--data", str(images), "--calib-data", str(images), "--allow-calib-overlap",
+    sizes = [a for b in batches for a in ("--batch-size", str(b))]
+    done = run_cli("run", "--model", MODEL, "--weights", "random", *sizes, "--data", str(images), "--calib-data", str(images), "--allow-calib-overlap",
                    "--cache-dir", str(cache_dir), "--out", str(out), *FAST, *args, timeout=1800)
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
@@ -27,11 +27,11 @@ def _agreement(record) -> float:
 
 def test_litert_four_precisions(tmp_path, cache_dir, synset_images, litert_env):
     done, cells = _run(tmp_path, cache_dir, synset_images, "--runtime", "litert", "--precision", "fp32",
-                       "--precision", "fp16", "--precision", "int8", "--precision", "int8-dynamic")
+                       "--precision", "fp16", "--precision", "int8", "--precision", "int8-dynamic", batches=(3,))
     assert done.returncode == 0, done.stderr[-3000:]
     assert all(r["status"] == "ok" for r in cells.values()), [r["reason"] for r in cells.values()]
     fp32, fp16 = cells[("litert", "fp32", 3)], cells[("litert", "fp16", 3)]
-    int8, dynamic = cells[("litert", "int8", 1)], cells[("litert", "int8-dynamic", 1)]
+    int8, dynamic = cells[("litert", "int8", 3)], cells[("litert", "int8-dynamic", 3)]
     assert _agreement(fp32) == 1.0 and fp32["accuracy"]["vs_reference"]["cosine_mean"] > 0.9999
     assert _agreement(fp16) >= 0.95
     # The file an app ships: FP16 weights halve it, INT8 quarters it (a little metadata aside).
@@ -51,16 +51,16 @@ def test_litert_four_precisions(tmp_path, cache_dir, synset_images, litert_env):
 def test_executorch_and_ncnn_match_pytorch_and_coreml_converts(tmp_path, cache_dir, synset_images):
     done, cells = _run(tmp_path, cache_dir, synset_images, "--runtime", "executorch", "--runtime", "ncnn",
                        "--runtime", "coreml", "--precision", "fp32", "--precision", "int8",
-                       "--precision", "int8-weights")
+                       "--precision", "int8-weights", batches=(3,))  # one program per batch: one batch size here
     assert done.returncode == 0, done.stderr[-3000:]
-    for key in (("executorch", "fp32", 1), ("executorch", "fp32", 3), ("ncnn", "fp32", 3)):
+    for key in (("executorch", "fp32", 3), ("ncnn", "fp32", 3)):
         record = cells[key]
         assert record["status"] == "ok", record["reason"]
         assert _agreement(record) == 1.0 and record["accuracy"]["vs_reference"]["cosine_mean"] > 0.9999
     int8 = cells[("executorch", "int8", 3)]
     assert int8["status"] == "ok" and int8["size_mb"] < 0.5 * cells[("executorch", "fp32", 3)]["size_mb"]
     assert int8["calibration"]["images"] == 40 and _agreement(int8) >= 0.5
-    for key in (("executorch", "fp32", 1), ("executorch", "int8", 3), ("ncnn", "fp32", 1), ("ncnn", "fp32", 3)):
+    for key in (("executorch", "fp32", 3), ("executorch", "int8", 3), ("ncnn", "fp32", 3)):
         record = cells[key]
         assert record["timed_span"] and record["io_latency_ms"]["p50"] > 0, key
         assert record["threads_reported"] == record["threads"], key
@@ -71,12 +71,12 @@ def test_executorch_and_ncnn_match_pytorch_and_coreml_converts(tmp_path, cache_d
     assert ncnn["size_mb"] > 0.95 * cells[("executorch", "fp32", 3)]["size_mb"]
     assert ncnn["quantization"]["settings"]["weights"] == "fp32"
     for precision in ("fp32", "int8-weights"):
-        coreml = cells[("coreml", precision, 1)]
+        coreml = cells[("coreml", precision, 3)]
         assert coreml["size_mb"] > 0 and coreml["artifact"]["format"] == "mlpackage"
         if sys.platform != "darwin":
             assert coreml["status"] == "skipped" and coreml["reason"].startswith("converted; inference needs macOS")
-    assert cells[("coreml", "int8-weights", 1)]["size_mb"] < 0.4 * cells[("coreml", "fp32", 1)]["size_mb"]
-    assert cells[("ncnn", "int8", 1)]["status"] == "skipped"
+    assert cells[("coreml", "int8-weights", 3)]["size_mb"] < 0.4 * cells[("coreml", "fp32", 3)]["size_mb"]
+    assert cells[("ncnn", "int8", 3)]["status"] == "skipped"
 
 
 def test_mobile_runtimes_skip_an_onnx_file_model(tmp_path, cache_dir, tiny_onnx):

@@ -134,12 +134,12 @@ RGBD_FRAMES = SHARED / "data" / "rgbd-samples"
 @needs_shared
 def test_torch_task_models_through_run_are_scored_and_compared_with_their_fp32(tmp_path, cache_dir):
     """A torchvision segmenter (LR-ASPP, random weights offline) on COCO images and Depth Anything V2 Small
-    (transformers, its architecture from its configuration) on RGB-D frames: exported to ONNX, measured on PyTorch
-    and ONNX Runtime, each ONNX Runtime cell scored with the task's figures and its fidelity to PyTorch FP32."""
+    (transformers, its architecture from its configuration) on RGB-D frames: exported to ONNX, measured on ONNX
+    Runtime, each cell scored with the task's figures and its fidelity to PyTorch FP32 (the reference outputs)."""
     out = tmp_path / "seg"
     proc = run_cli("run", "--model", "torchvision:lraspp_mobilenet_v3_large", "--data", str(COCO), "--limit", "3",
-                   "--calib-data", str(_calibration(tmp_path / "calib")), "--runtime", "pytorch", "--runtime",
-                   "onnxruntime", "--batch-size", "1", *FAST, "--cache-dir", str(cache_dir), "--out", str(out))
+                   "--calib-data", str(_calibration(tmp_path / "calib")), "--runtime", "onnxruntime",
+                   "--batch-size", "1", *FAST, "--cache-dir", str(cache_dir), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     seg = _records(out)
     for record in seg.values():
