@@ -11,7 +11,11 @@ Pairing rounds cannot cancel a slowdown that lasts a whole group and hits runtim
 
 So each round of a group starts with a short reference workload in the measuring process, while every worker
 waits: 60 small matrix products with a tanh between them (96 x 96, float32: numpy runs them on one thread), about
-1.2 ms on the development machine, best of 4 such batches. Its time is recorded per round (``host_ms``). Against the fastest this machine
+1.2 ms on the development machine, best of 4 such batches. What it does not see: a slowdown of threads that work
+together. It read 1.21-1.22 ms through three rounds in which MobileNetV2's ONNX Runtime and OpenVINO cells (two
+threads each) ran 1.5-2x slower than in the rest (reports/dev-epyc-2core/quick-lockstep-h). A two-thread probe
+(numpy's BLAS threads at 128 x 128) took 597 ms instead of 1.5 ms once beside a busy neighbour, its threads
+spinning for each other: not a probe to run every round. Its time is recorded per round (``host_ms``). Against the fastest this machine
 has run it (kept in the cache folder, ``host-speed.json``), a group whose median is clearly slower is marked
 ``host_slow``: its latencies and ratios may not repeat on this machine at its usual speed. The probe cannot say
 which runtime a slowdown favours; it says that the machine was not itself.
