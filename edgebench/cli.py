@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="stop a cell once the 95%% interval of its median is within ±PCT%% (default 1, --quick 2)")
     timing.add_argument("--sustained", type=argtypes.positive_float, metavar="MINUTES",
                         help="run each cell alone, without pause, this long: p50 per minute, drift, CPU clock and temperature")
+    timing.add_argument("--forks", type=argtypes.positive_int, metavar="N",
+                        help="worker processes per cell, each timed over its share of the group's rounds (default 1): "
+                        "a speed that belongs to one process shows as forks that disagree")
     timing.add_argument("--threads", type=argtypes.positive_int, help="intra-op threads for every runtime (default: the CPUs this process may use: affinity and cgroup quota)")
     timing.add_argument("--cuda-graphs", action="store_true",
                         help="GPU runtimes replay one captured CUDA graph per call (as trtexec --useCudaGraph)")
@@ -121,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--cache-dir", metavar="DIR", type=argtypes.folder_to_write, help="export cache (default ~/.cache/edgebench)")
     export.add_argument("--seed", type=argtypes.seed, default=0, help="seed of random weights")
     export.set_defaults(quick=False, warmup=None, iterations=None, duration=None, max_duration=None, threads=None,
-                        median_ci=None, sustained=None,
+                        median_ci=None, sustained=None, forks=None,
                         timeout=None, cuda_graphs=False, device_name=None, resume=None, artifacts=None)
 
     optimize = sub.add_parser("optimize", help="search runtimes, precisions and quantisation recipes for the "
@@ -162,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("--timeout", type=argtypes.positive_float, metavar="S", help="time limit of one cell's process")
     _add_output_args(optimize, "search folder (default edgebench-runs/<time>-optimize)",
                      "finish an interrupted search without redoing finished stages")
-    optimize.set_defaults(warmup=None, iterations=None, duration=None, max_duration=None, median_ci=None,
+    optimize.set_defaults(warmup=None, iterations=None, duration=None, max_duration=None, median_ci=None, forks=None,
                           sustained=None, cuda_graphs=False, artifacts=None)
 
     report = sub.add_parser("report", help="render tables, plots, HTML, CSV and JSON from run folders (no measuring)")
@@ -271,7 +274,7 @@ def _run_config(args: argparse.Namespace):
 
     profile = make_profile("quick" if args.quick else "default", warmup_iters=args.warmup,
                            min_iters=args.iterations, min_s=args.duration, max_s=args.max_duration,
-                           target_pct=args.median_ci)
+                           target_pct=args.median_ci, forks=args.forks)
     onnx_options: dict[str, Any] = {"input_shape": args.input_shape, "mean": args.mean, "std": args.std,
                                     "interpolation": args.interpolation, "crop_pct": args.crop_pct,
                                     "channel_order": args.channel_order, "model_config": args.model_config}

@@ -20,7 +20,7 @@ from edgebench.errors import ConfigError
 
 
 _FLAGS = {"warmup_iters": "--warmup", "min_iters": "--iterations", "min_s": "--duration", "max_s": "--max-duration",
-          "target_pct": "--median-ci", "round_s": "--round"}
+          "target_pct": "--median-ci", "round_s": "--round", "forks": "--forks"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,8 +43,15 @@ class TimingProfile:
     floor_iters: int = 3  # even a capped cell gets this many timed runs, unless fewer cover max_s (floor_calls)
     target_pct: float = 1.0  # stop once the 95% interval of the median is within ±target_pct of it
     round_s: float = 0.5  # timed seconds per cell and round when a model's cells are interleaved
+    # Worker processes per cell in a group (JMH's forks): with more than one, every loaded worker is started afresh
+    # after each 1/forks of the group's expected rounds, so a speed that belongs to one process (PyTorch's MobileNetV2
+    # at batch 1 took 24 CPU ms per call in one run and 35 in the next, every round alike) shows as forks that
+    # disagree instead of as the cell's speed.
+    forks: int = 1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.forks, int) or isinstance(self.forks, bool) or self.forks < 1:
+            raise ConfigError(f"--forks must be a positive number of worker processes per cell, got {self.forks!r}")
         for name in ("warmup_iters", "min_iters", "floor_iters"):
             if getattr(self, name) < 0 or not isinstance(getattr(self, name), int):
                 raise ConfigError(f"{_FLAGS.get(name, name)} must be a non-negative integer, got {getattr(self, name)!r}")

@@ -26,7 +26,8 @@ def inject_fault(key: str) -> str | None:
     """Testing hook: ``EDGEBENCH_INJECT_FAULT=<part of a job key>=<crash|kill|hang|raise|exit|parity>`` breaks that
     job (``kill``: SIGKILL, as the out-of-memory killer does). A served cell checks ``<cell key>|slice<n>`` before
     its worker's n-th timed slice, so ``...|b1|slice=crash`` breaks it after it loaded, in the middle of its group's
-    rounds, and ``...|b1|slice2=kill`` only a worker that stayed loaded into its second slice.
+    rounds, and ``...|b1|slice2=kill`` only a worker that stayed loaded into its second slice; ``...|b1|finish-loaded``
+    breaks a worker at finish after it timed slices (not a fresh one started to finish).
 
     ``parity`` (prepare jobs, ``<model id>|prepare``) is returned, not acted on here: the prepare step
     perturbs a weight of the exported ONNX before its parity check, so the real check fails."""
@@ -124,6 +125,8 @@ def serve(job: dict[str, Any], reply_fd: int) -> int:
             if op == "slice":
                 slices += 1
                 inject_fault(job.get("key", "") + f"|slice{slices}")  # ``<cell key>|slice=crash``: between rounds
+            elif op == "finish":  # ``<cell key>|finish-loaded=kill``: at finish, in a worker that timed slices
+                inject_fault(job.get("key", "") + f"|finish-{'loaded' if slices else 'fresh'}")
             reply = _guarded(lambda: getattr(runner, op)(**request))
         replies.write(json.dumps(reply, default=str) + "\n")
         if reply.get("status") != "ok" or op == "finish":

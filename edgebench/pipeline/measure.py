@@ -15,6 +15,7 @@ alone instead.
 """
 from __future__ import annotations
 
+import math
 import signal
 import time
 import uuid
@@ -101,6 +102,7 @@ class GroupMeasure:
         # The host's speed on a reference workload at the start of every round (edgebench.machine.host_speed).
         self.host = host if host is not None else host_speed.Baseline(None)
         self.probes: list[float] = []
+        self.fork = 0  # which of the cell's worker processes times this round (--forks)
         self._host_verdict: dict[str, Any] | None = None
         # The rounds of this run of the group: only rounds of the same run pair (edgebench.stats.cell_ratio).
         self.group_run = uuid.uuid4().hex[:12]
@@ -162,12 +164,26 @@ class GroupMeasure:
             self._close_round(number, parts)
             number += 1
             active = [s for s in active if s.record is None]
+            self._next_fork(number, active)
             self.stopped_by = self._group_stop(active, cap_s)
             if self.stopped_by:
                 break
         for state in active:
             if state.worker is not None or self._start(state):
                 self._finish(state, self.stopped_by)
+
+    def _next_fork(self, number: int, active: list[_State]) -> None:
+        """With ``forks`` > 1, every loaded worker is closed after each 1/forks of the group's expected rounds
+        (its cap over a round's slice); the next round starts each cell's next process."""
+        forks = self.profile.forks
+        every = max(1, math.ceil(self.profile.max_s / max(self.profile.round_s, 1e-9) / forks))
+        if forks <= 1 or self.mode != "loaded" or number % every or number // every >= forks:
+            return
+        self.fork = number // every
+        for state in active:
+            if state.worker is not None:
+                state.worker.close()
+                state.worker = None
 
     def _close_round(self, number: int, parts: list[tuple[_State, dict[str, Any]]]) -> None:
         """Keep each cell's slice of the round, or leave it out of that cell's p50 and of its ratios when another
@@ -180,6 +196,8 @@ class GroupMeasure:
             entry = {"round": number, "n": len(samples), "p50": float(np.median(samples)), "at_s": part.pop("at_s"),
                      "others_cpus": watched["others_cpus"], "own_cpu_over_wall": watched["own_cpu_over_wall"],
                      "host_ms": round(self.probes[-1], 4) if self.probes else None, "kept": not watched["disturbed"]}
+            if self.profile.forks > 1:
+                entry["fork"] = self.fork
             state.slices.append(part)
             if watched["disturbed"]:
                 state.rounds.append({**entry, "samples": samples})
@@ -309,6 +327,13 @@ class GroupMeasure:
     # -- endings ------------------------------------------------------------------------------------------
     def _finish(self, state: _State, stopped_by: str, extra: dict[str, Any] | None = None) -> None:
         reply = state.worker.request("finish", self.timeout_s)
+        if reply.get("status") != "ok" and self._out_of_memory(state):
+            # Killed for the group's memory while finishing (EfficientNet-B6's ONNX Runtime FP32 worker at batch 32,
+            # beside four loaded workers, in the seed table): every other worker is closed now; this one finishes
+            # alone in a fresh worker, and the others after it in theirs.
+            if not self._start(state):
+                return  # its load failed: _start recorded why
+            reply = state.worker.request("finish", self.timeout_s)
         state.worker.close()
         state.worker = None
         record = dict(state.entry.record)
@@ -336,6 +361,8 @@ class GroupMeasure:
                 r["kept"] = True
         fields = timed_fields(state.samples, state.loaded, self.profile, stopped_by, state.entry.cell.batch_size)
         fields["timing"].update(rounds=len(state.rounds), worker_starts=state.starts)
+        if self.profile.forks > 1:
+            fields["timing"]["forks"] = _forks(state.rounds, self.profile.forks)
         fields["rounds"] = state.rounds
         fields["interleave"] = {"mode": self.mode, "group": state.entry.cell.group, "group_run": self.group_run,
                                 "cells": len(self.entries), "why": self.why, "lockstep": self.mode != "sustained",
@@ -368,6 +395,22 @@ class GroupMeasure:
             return True, ""
         return False, (f"the group's workers do not fit in memory together (next needs about {need_mb:.0f} MB, "
                        f"{max(free_mb, 0):.0f} MB free beside {len(peaks)} loaded): one fresh worker per cell and round")
+
+
+def _forks(rounds: list[dict[str, Any]], asked: int) -> dict[str, Any]:
+    """Each worker process's median over its kept rounds' p50s, and whether they disagree: the slowest fork's
+    fastest round slower than the fastest fork's slowest round (their rounds' ranges do not overlap)."""
+    by_fork: dict[int, list[float]] = {}
+    for r in rounds:
+        if r.get("kept", True) and "fork" in r:
+            by_fork.setdefault(int(r["fork"]), []).append(float(r["p50"]))
+    medians = {k: float(np.median(v)) for k, v in sorted(by_fork.items())}
+    out: dict[str, Any] = {"asked": asked, "p50": [round(v, 6) for v in medians.values()], "disagree": False}
+    if len(medians) > 1:
+        slow, fast = max(medians, key=medians.get), min(medians, key=medians.get)
+        out["disagree"] = bool(min(by_fork[slow]) > max(by_fork[fast]))
+        out["spread"] = round(medians[slow] / medians[fast], 4)
+    return out
 
 
 def _rss_mb(worker: Worker) -> float:

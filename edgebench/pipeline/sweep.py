@@ -189,6 +189,10 @@ class Sweep:
                 self.say(f"      WARNING machine busy: {contention['note']}")
             elif contention.get("rounds_left_out"):
                 self.say(f"      note: {contention['note']}")
+            forks = (record.get("timing") or {}).get("forks") or {}
+            if forks.get("disagree"):
+                self.say(f"      WARNING its worker processes disagree: p50 by process {forks['p50']} ms; this "
+                         "speed belongs to a process, not to the deployment (measure it again)")
             if contention.get("host_slow") and record is records[-1]:  # once per group: its cells share the probes
                 self.say(f"      WARNING host slow: {contention['host_note']}")
             if record.get("slower_than_fp32"):

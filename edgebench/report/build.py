@@ -156,6 +156,8 @@ def _interference_blocks(results: list[dict[str, Any]]) -> list[Block]:
     left = [f"`{r['key']}`: {r['contention']['note']}" for r in ok
             if not (r.get("contention") or {}).get("busy") and (r.get("contention") or {}).get("rounds_left_out")]
     slow = [f"`{r['key']}`: {r['contention']['host_note']}" for r in ok if (r.get("contention") or {}).get("host_slow")]
+    forked = [f"`{r['key']}`: p50 by worker process {r['timing']['forks']['p50']} ms" for r in ok
+              if ((r.get("timing") or {}).get("forks") or {}).get("disagree")]
     blocks: list[Block] = []
     if busy:
         blocks += [Heading("Measured while the machine was busy", 3), Bullets(busy)]
@@ -166,6 +168,11 @@ def _interference_blocks(results: list[dict[str, Any]]) -> list[Block]:
                              "has run it, with no other process to blame: a virtual machine's neighbours or its clock. "
                              "Pairing cancels a slow stretch that hits every runtime alike, not one that lasts a group "
                              "and hits runtimes unalike; measure these again."), Bullets(slow)]
+    if forked:
+        blocks += [Heading("Worker processes that disagree", 3),
+                   Paragraph("Timed in several worker processes (--forks), these cells ran at speeds whose rounds do "
+                             "not overlap from one process to the next: the speed belongs to a process, not to the "
+                             "deployment; measure them again, with more forks."), Bullets(forked)]
     if left:
         blocks += [Heading("Rounds left out for other processes", 3),
                    Paragraph("Other processes took a meaningful share of the CPUs during these rounds (the kernel's "
