@@ -177,7 +177,7 @@ class GroupMeasure:
         (its cap over a round's slice); the next round starts each cell's next process."""
         forks = self.profile.forks
         every = max(1, math.ceil(self.profile.max_s / max(self.profile.round_s, 1e-9) / forks))
-        if forks <= 1 or self.mode != "loaded" or number % every or number // every >= forks:
+        if forks <= 1 or self.mode not in ("loaded", "single") or number % every or number // every >= forks:
             return
         self.fork = number // every
         for state in active:
