@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     timing = run.add_argument_group("timing")
     timing.add_argument("--quick", action="store_true", help="short timing profile (a look, not a benchmark)")
     timing.add_argument("--warmup", type=argtypes.non_negative_int, metavar="N", help="minimum warm-up iterations")
+    timing.add_argument("--warmup-duration", type=argtypes.non_negative_float, metavar="S",
+                        help="minimum warm-up seconds (default 1, --quick 0.2)")
     timing.add_argument("--iterations", type=argtypes.positive_int, metavar="N", help="minimum timed iterations")
     timing.add_argument("--duration", type=argtypes.non_negative_float, metavar="S", help="minimum timed seconds")
     timing.add_argument("--max-duration", type=argtypes.positive_float, metavar="S", help="cap on timed seconds per cell")
@@ -110,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("--forks", type=argtypes.positive_int, metavar="N",
                         help="worker processes per cell, each timed over its share of the group's rounds (default 1): "
                         "a speed that belongs to one process shows as forks that disagree")
+    timing.add_argument("--host-check", choices=("leave-out", "record"),
+                        help="slices the co-run probe read slower than the host's best: left out and repeated like "
+                        "slices another process disturbed (default), or only recorded")
     timing.add_argument("--threads", type=argtypes.positive_int, help="intra-op threads for every runtime (default: the CPUs this process may use: affinity and cgroup quota)")
     timing.add_argument("--cuda-graphs", action="store_true",
                         help="GPU runtimes replay one captured CUDA graph per call (as trtexec --useCudaGraph)")
@@ -123,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, metavar="DIR", type=argtypes.folder_to_write, help="the artifacts folder to write (new or empty)")
     export.add_argument("--cache-dir", metavar="DIR", type=argtypes.folder_to_write, help="export cache (default ~/.cache/edgebench)")
     export.add_argument("--seed", type=argtypes.seed, default=0, help="seed of random weights")
-    export.set_defaults(quick=False, warmup=None, iterations=None, duration=None, max_duration=None, threads=None,
+    export.set_defaults(quick=False, warmup=None, warmup_duration=None, host_check=None, iterations=None, duration=None,
+                        max_duration=None, threads=None,
                         median_ci=None, sustained=None, forks=None,
                         timeout=None, cuda_graphs=False, device_name=None, resume=None, artifacts=None)
 
@@ -161,12 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
                       "--selection-images)")
     timing = optimize.add_argument_group("timing of the final round")
     timing.add_argument("--quick", action="store_true", help="short timing profile for the final round")
+    timing.add_argument("--max-duration", type=argtypes.positive_float, metavar="S",
+                        help="cap on timed seconds per deployment in the final round (default 8, --quick 5)")
+    timing.add_argument("--host-check", choices=("leave-out", "record"),
+                        help="probe and final-round slices the co-run probe read slower than the host's best: left "
+                        "out and repeated (default), or only recorded")
     timing.add_argument("--threads", type=argtypes.positive_int, help="intra-op threads for every runtime")
     timing.add_argument("--timeout", type=argtypes.positive_float, metavar="S", help="time limit of one cell's process")
     _add_output_args(optimize, "search folder (default edgebench-runs/<time>-optimize)",
                      "finish an interrupted search without redoing finished stages")
-    optimize.set_defaults(warmup=None, iterations=None, duration=None, max_duration=None, median_ci=None, forks=None,
-                          sustained=None, cuda_graphs=False, artifacts=None)
+    optimize.set_defaults(warmup=None, warmup_duration=None, iterations=None, duration=None, median_ci=None,
+                          forks=None, sustained=None, cuda_graphs=False, artifacts=None)
 
     report = sub.add_parser("report", help="render tables, plots, HTML, CSV and JSON from run folders (no measuring)")
     report.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, from one or several machines")
@@ -268,13 +279,28 @@ def _bug(exc: Exception, argv: list[str], args: argparse.Namespace, started: flo
     return EXIT_BUG
 
 
+def _profile(args: argparse.Namespace):
+    """The timing profile the command line asks for."""
+    from edgebench.config import make_profile
+    from edgebench.harness.timing import PROFILES
+
+    name = "quick" if args.quick else "default"
+    min_s = args.duration
+    if min_s is None and args.max_duration is not None:  # a cap alone lowers the profile's minimum to it
+        min_s = min(PROFILES[name].min_s, args.max_duration)
+    warmup_cap = None  # a warm-up asked to last longer than the profile's cap is given its length
+    if args.warmup_duration is not None:
+        warmup_cap = max(PROFILES[name].warmup_max_s, args.warmup_duration)
+    return make_profile(name, warmup_iters=args.warmup, warmup_s=args.warmup_duration, warmup_max_s=warmup_cap,
+                        min_iters=args.iterations, min_s=min_s, max_s=args.max_duration, target_pct=args.median_ci,
+                        forks=args.forks, host_check=args.host_check)
+
+
 def _run_config(args: argparse.Namespace):
-    from edgebench.config import RunConfig, make_profile
+    from edgebench.config import RunConfig
     from edgebench.quantize.base import QuantOptions
 
-    profile = make_profile("quick" if args.quick else "default", warmup_iters=args.warmup,
-                           min_iters=args.iterations, min_s=args.duration, max_s=args.max_duration,
-                           target_pct=args.median_ci, forks=args.forks)
+    profile = _profile(args)
     onnx_options: dict[str, Any] = {"input_shape": args.input_shape, "mean": args.mean, "std": args.std,
                                     "interpolation": args.interpolation, "crop_pct": args.crop_pct,
                                     "channel_order": args.channel_order, "model_config": args.model_config}

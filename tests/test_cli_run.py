@@ -24,7 +24,7 @@ def _results(run_dir):
 def test_timm_model_on_every_cpu_runtime(tmp_path, cache_dir):
     out = tmp_path / "run"
     proc = run_cli("run", "--model", "timm:test_efficientnet", "--out", str(out), "--cache-dir", str(cache_dir),
-                   "--threads", "2", *FAST, "--duration", "2")
+                   "--threads", "2", *FAST, "--duration", "2", "--max-duration", "2")
     assert proc.returncode == 0, proc.stderr
     results = _results(out)
     # stored group by group (a model at one batch size), each group in table order

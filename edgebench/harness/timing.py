@@ -19,8 +19,10 @@ import numpy as np
 from edgebench.errors import ConfigError
 
 
-_FLAGS = {"warmup_iters": "--warmup", "min_iters": "--iterations", "min_s": "--duration", "max_s": "--max-duration",
-          "target_pct": "--median-ci", "round_s": "--round", "forks": "--forks"}
+_FLAGS = {"warmup_iters": "--warmup", "warmup_s": "--warmup-duration", "min_iters": "--iterations",
+          "min_s": "--duration", "max_s": "--max-duration",
+          "target_pct": "--median-ci", "round_s": "--round", "forks": "--forks", "host_check": "--host-check"}
+HOST_CHECKS = ("leave-out", "record")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,8 +50,13 @@ class TimingProfile:
     # at batch 1 took 24 CPU ms per call in one run and 35 in the next, every round alike) shows as forks that
     # disagree instead of as the cell's speed.
     forks: int = 1
+    # A slice that the co-run probe read slower than the host's best (edgebench.machine.host_speed) is left out of
+    # the p50 and its ratios and repeated, as a slice disturbed by another process ("leave-out"), or only recorded.
+    host_check: str = "leave-out"
 
     def __post_init__(self) -> None:
+        if self.host_check not in HOST_CHECKS:
+            raise ConfigError(f"--host-check must be one of {', '.join(HOST_CHECKS)}, got {self.host_check!r}")
         if not isinstance(self.forks, int) or isinstance(self.forks, bool) or self.forks < 1:
             raise ConfigError(f"--forks must be a positive number of worker processes per cell, got {self.forks!r}")
         for name in ("warmup_iters", "min_iters", "floor_iters"):

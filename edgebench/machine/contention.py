@@ -106,10 +106,11 @@ def interference(part: dict[str, Any], *, threads: int) -> dict[str, Any]:
 def judge(slices: list[dict[str, Any]], *, threads: int, usable_cpus: int, rounds_kept: int | None = None,
           rounds_left_out: int = 0, contaminated: bool = False) -> dict[str, Any]:
     """Contention over a cell's timed slices (each: ``samples``, ``cpu_s``, ``wall_s``, ``loadavg`` [before,
-    after], ``rewarm_calls``, ``machine_cpu_s``, ``cpus``): its process CPU per call, what other processes used,
-    the load average, and the rounds kept and left out for interference. ``busy``: the figures include time in
-    which other processes took a meaningful share of the CPUs (``contaminated``: disturbed rounds had to be kept
-    because interference never stopped within the bound)."""
+    after], ``rewarm_calls``, ``machine_cpu_s``, ``cpus``; from a lockstep group also ``corun_x``, ``host_slow``
+    and ``left_out_for_host``): its process CPU per call, what other processes used, the load average, the co-run
+    probe's worst reading, and the rounds kept and left out for interference. ``busy``: the figures include time in
+    which other processes took a meaningful share of the CPUs, or the host ran its CPUs together slower than its best
+    (``contaminated``: disturbed rounds had to be kept because interference never stopped within the bound)."""
     calls = sum(len(s["samples"]) + s.get("rewarm_calls", 0) for s in slices)
     cpu_s = sum(s["cpu_s"] for s in slices)
     wall_s = sum(s["wall_s"] for s in slices)
@@ -117,6 +118,10 @@ def judge(slices: list[dict[str, Any]], *, threads: int, usable_cpus: int, round
     peak_load = max((l[0] for l in loads), default=None)
     seen = [interference(s, threads=threads) for s in slices]
     others = [x["others_cpus"] for x in seen if x["others_cpus"] is not None]
+    by_others = sum(1 for x in seen if x["disturbed"])
+    # The co-run probe (edgebench.machine.host_speed): slices it read slow, and those left out for it.
+    host_slow, by_host = (sum(1 for s in slices if s.get(key)) for key in ("host_slow", "left_out_for_host"))
+    coruns = [s["corun_x"] for s in slices if s.get("corun_x") is not None]
     out = {"cpu_ms_per_call": round(cpu_s * 1000.0 / calls, 4) if calls else None,
            "cpu_over_wall": round(cpu_s / wall_s, 3) if wall_s > 0 else None,
            "others_cpus_median": round(float(np.median(others)), 3) if others else None,
@@ -124,16 +129,24 @@ def judge(slices: list[dict[str, Any]], *, threads: int, usable_cpus: int, round
            "loadavg_before": loads[0] if loads else None, "loadavg_after": loads[-1] if loads else None,
            "loadavg_peak": peak_load, "usable_cpus": usable_cpus,
            "rounds_kept": rounds_kept if rounds_kept is not None else len(slices), "rounds_left_out": rounds_left_out,
-           "disturbed_share": DISTURBED_SHARE, "busy": bool(contaminated)}
+           "disturbed_share": DISTURBED_SHARE, "busy": bool(contaminated),
+           "corun_x_max": round(max(coruns), 3) if coruns else None, "slices_host_slow": host_slow,
+           "rounds_left_out_for_host": by_host}
+    causes = []
+    if by_others:
+        causes.append(f"other processes took more than {DISTURBED_SHARE:.0%} of the CPUs (up to "
+                      f"{max(others, default=0):.2f} CPUs' worth)")
+    if by_host:
+        causes.append(f"the host ran work on {threads} CPUs at once up to {max(coruns, default=0):.2f}x slower than "
+                      "its best (co-run probe), with no process of its own to blame")
     if not others:
         out["note"] = "the kernel's per-CPU accounting could not be read: interference from other processes unseen"
     if contaminated:
-        out["note"] = (f"other processes took more than {DISTURBED_SHARE:.0%} of the CPUs in every round it could "
-                       f"repeat (up to {max(others, default=0):.2f} CPUs' worth): this p50 includes those rounds and is "
-                       "likely inflated; re-run it on a quiet machine")
+        out["note"] = (f"in every round it could repeat, {' and '.join(causes) or 'interference was seen'}: this p50 "
+                       "includes those rounds and is likely inflated; re-run it on a quiet machine")
     elif rounds_left_out:
-        out["note"] = (f"{rounds_left_out} round(s) left out of this cell's p50 and its ratios: other processes took more "
-                       f"than {DISTURBED_SHARE:.0%} of the CPUs then (up to {max(others, default=0):.2f} CPUs' worth)")
+        out["note"] = (f"{rounds_left_out} round(s) left out of this cell's p50 and its ratios: "
+                       f"{'; '.join(causes) or 'interference was seen'}")
     return out
 
 

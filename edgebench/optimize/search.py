@@ -38,7 +38,7 @@ PROBE = TimingProfile(name="probe", warmup_iters=3, warmup_s=0.3, warmup_max_s=2
                       max_s=2.0, floor_iters=3, target_pct=3.0, round_s=0.25)
 # The full evaluation only needs the outputs: its timing is a few calls, not recorded as the candidate's latency.
 EVAL_ONLY = TimingProfile(name="eval-only", warmup_iters=1, warmup_s=0.0, warmup_max_s=1.0, min_iters=1, min_s=0.0,
-                          max_s=0.2, floor_iters=1, target_pct=50.0, round_s=0.2)
+                          max_s=0.2, floor_iters=1, target_pct=50.0, round_s=0.2, host_check="record")
 # Rough costs for keeping within the budget before anything is measured (seconds).
 COST = {"build": 30.0, "screen": 5.0, "full": 4.0}
 
@@ -239,7 +239,8 @@ class Optimize:
             # One group in lockstep (measure_group's rounds): every candidate is timed in every round, so any two
             # are compared round by round (paired), which is what the strategy prunes on.
             records = self.sweep.measure_group([self.candidates[k][1] for k in todo], prepared, screen_inputs,
-                                               profile=PROBE, keep_on_interrupt=False)
+                                               profile=replace(PROBE, host_check=self.config.profile.host_check),
+                                               keep_on_interrupt=False)
             self._advance(len(todo))
             for key in todo:
                 self.log.append("screen", key, records[key])

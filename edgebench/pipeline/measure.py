@@ -10,8 +10,10 @@ the profile's precision, or at the group's time cap (the profile's per-cell cap 
 during which other processes took a meaningful share of the CPUs is left out of its p50 and of every ratio it is
 part of (a ratio pairs the rounds both of its cells kept), and rounds go on, within a bound. Each round starts
 with a short reference workload while the workers wait, so a host that runs slower than its best with no process
-of its own to blame is recorded (``host_ms`` per round, ``contention.host_slow``). ``--sustained`` runs each cell
-alone instead.
+of its own to blame is recorded (``host_ms`` per round, ``contention.host_slow``), and each slice is bracketed by the
+co-run probe (the same workload on the cells' CPUs at once), which sees a host that runs threads together slower
+than its best: such a slice is left out and repeated like a disturbed one (``rounds[i].corun_x``; ``--host-check``).
+``--sustained`` runs each cell alone instead.
 """
 from __future__ import annotations
 
@@ -103,6 +105,7 @@ class GroupMeasure:
         self.host = host if host is not None else host_speed.Baseline(None)
         self.probes: list[float] = []
         self.fork = 0  # which of the cell's worker processes times this round (--forks)
+        self.corun_cpus = host_speed.corun_cpus(threads)  # the co-run probe's CPUs (none: one-thread cells)
         self._host_verdict: dict[str, Any] | None = None
         # The rounds of this run of the group: only rounds of the same run pair (edgebench.stats.cell_ratio).
         self.group_run = uuid.uuid4().hex[:12]
@@ -187,19 +190,30 @@ class GroupMeasure:
 
     def _close_round(self, number: int, parts: list[tuple[_State, dict[str, Any]]]) -> None:
         """Keep each cell's slice of the round, or leave it out of that cell's p50 and of its ratios when another
-        process took a meaningful share of the CPUs during it (its samples stay in the round's entry). A ratio pairs
+        process took a meaningful share of the CPUs during it, or (``host_check`` "leave-out") when the co-run probe
+        just before or after it read the host slower than ``host_speed.CORUN_FACTOR`` times its best (its samples
+        stay in the round's entry, with ``left_out_for``: others, host or both). A ratio pairs
         only the rounds both of its cells kept (edgebench.stats.cell_ratio), so a neighbour that comes and goes
         costs each cell the slices it overlapped, not every cell's whole round."""
         for state, part in parts:
             watched = contention.interference(part, threads=self.threads)
+            corun = part.pop("corun_x", None)
+            host_slow = corun is not None and corun > host_speed.CORUN_FACTOR
+            leave_host = host_slow and self.profile.host_check == "leave-out"
             samples = part["samples"]
             entry = {"round": number, "n": len(samples), "p50": float(np.median(samples)), "at_s": part.pop("at_s"),
                      "others_cpus": watched["others_cpus"], "own_cpu_over_wall": watched["own_cpu_over_wall"],
-                     "host_ms": round(self.probes[-1], 4) if self.probes else None, "kept": not watched["disturbed"]}
+                     "host_ms": round(self.probes[-1], 4) if self.probes else None,
+                     "corun_x": round(corun, 3) if corun is not None else None, "host_slow": host_slow,
+                     "kept": not (watched["disturbed"] or leave_host)}
+            if not entry["kept"]:
+                entry["left_out_for"] = "+".join(why for why, yes in (("others", watched["disturbed"]),
+                                                                     ("host", leave_host)) if yes)
             if self.profile.forks > 1:
                 entry["fork"] = self.fork
+            part["host_slow"], part["left_out_for_host"] = host_slow, leave_host
             state.slices.append(part)
-            if watched["disturbed"]:
+            if not entry["kept"]:
                 state.rounds.append({**entry, "samples": samples})
                 state.left_out_s += sum(samples) / 1000.0
             else:
@@ -278,16 +292,25 @@ class GroupMeasure:
                   else state.loaded["warmup_s"] / state.loaded["warmup_iters"])
         rewarm = bool(self.mode == "loaded" and number > 0 and call_s <= REWARM_SHARE * profile.round_s)
         self.status(f"{cell.group} · round {number + 1} · {cell.runtime} {cell.precision}")
+        before = self._corun()
         at = time.monotonic() - self.started
         reply = state.worker.request("slice", self.timeout_s, seconds=float(seconds), min_calls=1, rewarm=rewarm)
         if reply.get("status") != "ok":
             if not self._out_of_memory(state):
                 self._fail(state, reply.get("reason", "the worker failed"))
             return None
+        after = self._corun()
         if self.mode == "restart":
             state.worker.close()
             state.worker = None
-        return {**reply, "at_s": round(at, 3)}
+        corun = max(before, after) if before is not None and after is not None else None
+        return {**reply, "at_s": round(at, 3), "corun_x": corun}
+
+    def _corun(self) -> float | None:
+        """The co-run probe now, against the machine's best (None where the cells run on one thread or CPU)."""
+        if not self.corun_cpus:
+            return None
+        return self.host.corun_slowdown(host_speed.corun_ms(self.corun_cpus), len(self.corun_cpus))
 
     def _out_of_memory(self, state: _State) -> bool:
         """A loaded worker killed by SIGKILL (the out-of-memory killer, most often) was killed for the group's

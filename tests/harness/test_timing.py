@@ -47,3 +47,22 @@ def test_slow_calls_get_fewer_longer_slices_down_to_one_call_longer_than_the_cap
     assert stop_reason([106000.0], 106.0, profile) == "time cap"
     assert stop_reason([1000.0] * 8, 8.0, profile) in ("precision", "time cap")
     assert stop_reason([3000.0, 3000.0], 6.0, profile) is None  # under the cap: calls go on
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], {"warmup_s": 1.0, "warmup_max_s": 2.0, "min_s": 3.0, "max_s": 8.0}),
+    (["--warmup-duration", "0"], {"warmup_s": 0.0, "warmup_max_s": 2.0}),
+    (["--warmup-duration", "5"], {"warmup_s": 5.0, "warmup_max_s": 5.0}),  # a longer warm-up is not cut at 2 s
+    (["--max-duration", "1"], {"min_s": 1.0, "max_s": 1.0}),  # a cap alone lowers the minimum to it
+    (["--quick", "--max-duration", "0.5"], {"name": "quick", "min_s": 0.5, "max_s": 0.5}),
+    (["--duration", "2", "--max-duration", "4"], {"min_s": 2.0, "max_s": 4.0}),
+])
+def test_timing_flags_set_the_profile(argv, expected):
+    from edgebench.cli import _profile, build_parser
+
+    for command in ("run", "optimize"):
+        extra = ["--data", "x", "--max-accuracy-drop", "1"] if command == "optimize" else []
+        if command == "optimize" and {a for a in argv if a.startswith("--")} - {"--quick", "--max-duration"}:
+            continue  # the final round's timing takes --quick and --max-duration only
+        profile = _profile(build_parser().parse_args([command, *extra, *argv]))
+        assert {key: getattr(profile, key) for key in expected} == expected, command

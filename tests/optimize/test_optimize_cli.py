@@ -19,7 +19,8 @@ def searched(image_task, cache_dir, tmp_path_factory):
     proc = run_cli("optimize", "--model", f"onnx:{image_task['onnx']}", "--data", str(image_task["val"]),
                    "--calib-size", "30", "--screen-images", "20", "--runtime", "onnxruntime", "--runtime", "openvino",
                    "--precision", "int8", "--max-accuracy-drop", "2", "--budget", str(BUDGET_MIN), "--quick",
-                   "--timeout", "300", "--cache-dir", str(cache_dir), "--out", str(out), timeout=1200)
+                   "--max-duration", "1", "--host-check", "record", "--timeout", "300", "--cache-dir", str(cache_dir),
+                   "--out", str(out), timeout=1200)
     return out, proc
 
 

@@ -3,6 +3,7 @@ restarted each round when memory is short, and the stopping rule (precision reac
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -25,7 +26,8 @@ def _run(tiny_onnx, tmp_path, *extra, env=None):
 
 
 def test_a_cell_crashing_between_rounds_fails_alone_and_keeps_what_it_timed(tiny_onnx, tmp_path):
-    proc, records = _run(tiny_onnx, tmp_path, "--duration", "2", env={FAULT_VARIABLE: "|openvino|fp32|b1|slice=crash"})
+    proc, records = _run(tiny_onnx, tmp_path, "--duration", "2", "--max-duration", "2",
+                         env={FAULT_VARIABLE: "|openvino|fp32|b1|slice=crash"})
     assert proc.returncode == 1, proc.stderr
     ort, ov = records["onnxruntime"], records["openvino"]
     assert ov["status"] == "failed" and ov["reason"] == "crashed with SIGSEGV"
@@ -37,7 +39,8 @@ def test_a_loaded_worker_killed_for_memory_sends_the_group_to_restart_mode_and_t
     """SIGKILL in a loaded worker's second slice, as the out-of-memory killer does when workers grow back to their
     peaks: the group goes on with one fresh worker per cell and round, and both cells finish (before: the cell
     failed, as EfficientNet-B6's ONNX Runtime cell at batch 32 did in the seed table)."""
-    proc, records = _run(tiny_onnx, tmp_path, "--duration", "2", env={FAULT_VARIABLE: "|openvino|fp32|b1|slice2=kill"})
+    proc, records = _run(tiny_onnx, tmp_path, "--duration", "2", "--max-duration", "2",
+                         env={FAULT_VARIABLE: "|openvino|fp32|b1|slice2=kill"})
     assert proc.returncode == 0, proc.stderr
     ort, ov = records["onnxruntime"], records["openvino"]
     for record in (ort, ov):
@@ -180,7 +183,7 @@ def test_a_group_runs_in_lockstep_until_its_ratios_are_known_too(tiny_onnx, tmp_
     from edgebench.stats import cell_ratio
 
     monkeypatch.setattr(contention, "DISTURBED_SHARE", 1e9)
-    profile = make_profile("quick", min_iters=6, min_s=0.0, max_s=30.0, round_s=0.2, target_pct=50)
+    profile = make_profile("quick", min_iters=6, min_s=0.0, max_s=30.0, round_s=0.2, target_pct=50, host_check="record")
     records = _group(tiny_onnx, tmp_path, profile)
     ort, ov = (records[k] for k in sorted(records))
     assert [r["round"] for r in ort["rounds"]] == [r["round"] for r in ov["rounds"]]
@@ -203,7 +206,8 @@ def test_calls_slower_than_the_cap_get_their_floor_and_are_not_called_interferen
     from edgebench.machine import contention
 
     monkeypatch.setattr(contention, "DISTURBED_SHARE", 1e9)  # the stopping rule alone is under test
-    profile = make_profile("quick", min_iters=6, min_s=0.0, max_s=0.0001, round_s=0.0001, target_pct=0.01)
+    profile = make_profile("quick", min_iters=6, min_s=0.0, max_s=0.0001, round_s=0.0001, target_pct=0.01,
+                           host_check="record")
     records = _group(tiny_onnx, tmp_path, profile)
     for record in records.values():
         assert record["interleave"]["stopped_by"] == "time cap"
@@ -242,7 +246,7 @@ def test_a_neighbour_that_takes_the_cpus_is_seen_and_its_rounds_left_out(tiny_on
         return slice_(self, state, number)
 
     monkeypatch.setattr(measure.GroupMeasure, "_slice", slice_beside_neighbours)
-    profile = make_profile("quick", min_iters=6, min_s=0.0, max_s=6.0, round_s=0.25, target_pct=50)
+    profile = make_profile("quick", min_iters=6, min_s=0.0, max_s=6.0, round_s=0.25, target_pct=50, host_check="record")
     try:
         records = _group(tiny_onnx, tmp_path, profile)
     finally:
@@ -274,7 +278,8 @@ def test_a_neighbour_that_never_stops_is_said_not_hidden(tiny_onnx, tmp_path):
 
     spin = "import time\nend = time.time() + 60\nwhile time.time() < end: pass"
     neighbours = []
-    profile = make_profile("quick", min_iters=6, min_s=0.0, max_s=0.5, round_s=0.25, target_pct=0.01)
+    profile = make_profile("quick", min_iters=6, min_s=0.0, max_s=0.5, round_s=0.25, target_pct=0.01,
+                           host_check="record")
     try:
         records = _group(tiny_onnx, tmp_path, profile, runtimes=("onnxruntime",), before=lambda: neighbours.extend(
             subprocess.Popen([sys.executable, "-c", spin]) for _ in range(usable_cpus())))
@@ -298,7 +303,7 @@ def test_every_round_reads_the_hosts_speed_and_a_group_slower_than_the_machines_
     (tmp_path / "cache").mkdir()
     best = host_speed.probe_ms() / 3.0
     (tmp_path / "cache" / host_speed.FILE).write_text(json.dumps({"probe": host_speed.PROBE, "best_ms": best}))
-    profile = make_profile("quick", min_iters=3, min_s=0.0, max_s=1.0, round_s=0.1, target_pct=50)
+    profile = make_profile("quick", min_iters=3, min_s=0.0, max_s=1.0, round_s=0.1, target_pct=50, host_check="record")
     records = _group(tiny_onnx, tmp_path, profile)
     for record in records.values():
         assert all(r["host_ms"] > 0 for r in record["rounds"])
@@ -307,6 +312,37 @@ def test_every_round_reads_the_hosts_speed_and_a_group_slower_than_the_machines_
         assert seen["host_slow"] and "slower than its best" in seen["host_note"]
     headings = [getattr(b, "text", "") for b in _interference_blocks(list(records.values()))]
     assert "Measured while the host ran slower than its best" in headings
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the co-run probe needs two CPUs to run together")
+def test_slices_the_co_run_probe_reads_slow_are_left_out_or_only_recorded(tiny_onnx, tmp_path):
+    """Each slice is bracketed by the co-run probe (the reference workload on the cells' CPUs at once). Against a
+    best far faster than this host runs it now (a machine's quiet state), every slice reads slow: with
+    ``host_check`` "leave-out" each is left out and repeated until the group's bound, and the cell says that no
+    clean figure exists and why; with "record" the readings are kept in the rounds and nothing is left out."""
+    from edgebench.config import make_profile
+    from edgebench.machine import host_speed
+
+    cpus = host_speed.corun_cpus(2)
+    now = host_speed.corun_ms(cpus)
+    assert now > 0 and len(cpus) == 2
+    for folder in (tmp_path, tmp_path / "record"):
+        (folder / "cache").mkdir(parents=True)
+        corun = {"probe": host_speed.CORUN, "best_ms": {"2": now / 3}}
+        (folder / "cache" / host_speed.FILE).write_text(json.dumps({"probe": host_speed.PROBE, "corun": corun}))
+    profile = make_profile("quick", min_iters=3, min_s=0.0, max_s=0.5, round_s=0.1, target_pct=50)
+    (record,) = _group(tiny_onnx, tmp_path, profile, runtimes=("onnxruntime",)).values()
+    assert record["status"] == "ok" and record["interleave"]["stopped_by"] == "interference"
+    assert all(r["host_slow"] and r["corun_x"] > host_speed.CORUN_FACTOR for r in record["rounds"])
+    seen = record["contention"]
+    assert seen["busy"] and seen["slices_host_slow"] == seen["rounds_left_out_for_host"] == len(record["rounds"])
+    assert "co-run probe" in seen["note"]
+    kept = make_profile("quick", min_iters=3, min_s=0.0, max_s=0.5, round_s=0.1, target_pct=50, host_check="record")
+    (record,) = _group(tiny_onnx, tmp_path / "record", kept, runtimes=("onnxruntime",)).values()
+    assert record["interleave"]["stopped_by"] != "interference" and not record["contention"]["busy"]
+    assert all(r["kept"] and r["host_slow"] for r in record["rounds"])
+    seen = record["contention"]
+    assert seen["slices_host_slow"] == len(record["rounds"]) and not seen["rounds_left_out_for_host"]
 
 
 def test_the_host_baseline_keeps_the_fastest_probe_and_starts_afresh_from_a_damaged_file(tmp_path):
@@ -329,7 +365,8 @@ def test_forks_time_each_cell_in_several_worker_processes_and_say_when_they_disa
     from edgebench.config import make_profile
     from edgebench.pipeline.measure import _forks
 
-    profile = make_profile("quick", min_iters=3, min_s=0.0, max_s=1.0, round_s=0.25, target_pct=0.001, forks=2)
+    profile = make_profile("quick", min_iters=3, min_s=0.0, max_s=1.0, round_s=0.25, target_pct=0.001, forks=2,
+                           host_check="record")
     records = _group(tiny_onnx, tmp_path, profile)
     for record in records.values():
         assert {r["fork"] for r in record["rounds"]} == {0, 1}

@@ -192,7 +192,8 @@ def test_optimize_searches_a_detector_within_an_map_budget(tmp_path, cache_dir):
     proc = run_cli("optimize", "--model", f"onnx:{YOLOX}", "--model-config", str(CONFIG), "--data", str(COCO),
                    "--calib-size", "8", "--selection-images", "24", "--report-images", "40", "--screen-images", "12",
                    "--runtime", "onnxruntime", "--precision", "int8",
-                   "--max-accuracy-drop", "25", "--budget", "1", "--quick", "--timeout", "300",
+                   "--max-accuracy-drop", "25", "--budget", "1", "--quick", "--max-duration", "1",
+                   "--host-check", "record", "--timeout", "300",
                    "--cache-dir", str(cache_dir), "--out", str(out), timeout=1200)
     assert proc.returncode in (0, 3), proc.stderr[-3000:]
     summary = json.loads((out / "optimize.json").read_text())
