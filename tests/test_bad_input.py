@@ -1,19 +1,26 @@
 """Every bad input a hurried user can give, through the real CLI: one line on stderr that says what is
 wrong and how to fix it, exit status 2, no traceback, and nothing measured.
 
+Every case goes through ``edgebench.cli.main`` in this process (the console entry point's one call, without an
+interpreter start per case: 79 of those took about two minutes of the suite); a few go through ``python -m
+edgebench`` in a fresh process as well, so that the entry point itself is held to the same line.
+
 One table: (argv, setup, words the message must hold). ``setup(tmp, tiny)`` writes the files a case needs
 under ``tmp``; ``{tmp}`` and ``{tiny}`` (a real tiny ONNX model) are filled into the argv. To add a case,
 add a row."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 # Given to every run/export case that names no --data of its own: were a check to let a bad input through,
 # the command would still stop (at the missing images) before measuring anything.
@@ -215,12 +222,32 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("argv, setup, words", CASES, ids=[f"{i:02d}-{' '.join(c[0])[:60]}" for i, c in enumerate(CASES)])
-def test_bad_input_is_one_line_and_exit_2(argv, setup, words, tmp_path, tiny_onnx):
+def _main(*argv: str) -> subprocess.CompletedProcess:
+    """``edgebench.cli.main(argv)`` in this process, from the folder ``run_cli`` runs in, its output captured."""
+    from edgebench.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(REPO), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:  # argparse's own errors
+            code = exc.code
+    return subprocess.CompletedProcess(list(argv), code, out.getvalue(), err.getvalue())
+
+
+IDS = [f"{i:02d}-{' '.join(c[0])[:60]}" for i, c in enumerate(CASES)]
+# Through a fresh process too: an argparse error, an image that cannot be decoded, an unknown runtime.
+ENTRY_POINT = {0, next(i for i, c in enumerate(CASES) if "cannot be decoded" in c[2]), len(CASES) - 1}
+
+
+@pytest.mark.parametrize("argv, setup, words, fresh",
+                         [pytest.param(*case, i in ENTRY_POINT, id=IDS[i]) for i, case in enumerate(CASES)])
+def test_bad_input_is_one_line_and_exit_2(argv, setup, words, fresh, tmp_path, tiny_onnx):
     setup(tmp_path, tiny_onnx)
     if argv[0] in ("run", "export") and not any(a.startswith("--data") for a in argv):
         argv = [*argv, NO_DATA]
-    proc = run_cli(*[a.format(tmp=tmp_path, tiny=tiny_onnx) for a in argv], timeout=300)
+    argv = [a.format(tmp=tmp_path, tiny=tiny_onnx) for a in argv]
+    proc = run_cli(*argv, timeout=300) if fresh else _main(*argv)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
