@@ -174,10 +174,12 @@ def _interference_blocks(results: list[dict[str, Any]]) -> list[Block]:
                              "not overlap from one process to the next: the speed belongs to a process, not to the "
                              "deployment; measure them again, with more forks."), Bullets(forked)]
     if left:
-        blocks += [Heading("Rounds left out for other processes", 3),
+        blocks += [Heading("Rounds left out for other processes or a slow host", 3),
                    Paragraph("Other processes took a meaningful share of the CPUs during these rounds (the kernel's "
-                             "per-CPU accounting, slice by slice): those slices were left out of the cell's p50 and of "
-                             "its ratios, and rounds went on."), Bullets(left)]
+                             "per-CPU accounting, slice by slice), or the co-run probe just before or after a slice "
+                             "(the reference workload on the cells' CPUs at once) ran clearly slower than this "
+                             "machine's best: those slices were left out of the cell's p50 and of its ratios, and "
+                             "rounds went on."), Bullets(left)]
     return blocks
 
 
