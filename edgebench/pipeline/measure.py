@@ -197,7 +197,7 @@ class GroupMeasure:
         costs each cell the slices it overlapped, not every cell's whole round."""
         for state, part in parts:
             watched = contention.interference(part, threads=self.threads)
-            corun = part.pop("corun_x", None)
+            corun = part.get("corun_x")  # kept in the slice too: contention.judge reports its worst
             host_slow = corun is not None and corun > host_speed.CORUN_FACTOR
             leave_host = host_slow and self.profile.host_check == "leave-out"
             samples = part["samples"]

@@ -336,7 +336,7 @@ def test_slices_the_co_run_probe_reads_slow_are_left_out_or_only_recorded(tiny_o
     assert all(r["host_slow"] and r["corun_x"] > host_speed.CORUN_FACTOR for r in record["rounds"])
     seen = record["contention"]
     assert seen["busy"] and seen["slices_host_slow"] == seen["rounds_left_out_for_host"] == len(record["rounds"])
-    assert "co-run probe" in seen["note"]
+    assert "co-run probe" in seen["note"] and seen["corun_x_max"] == max(r["corun_x"] for r in record["rounds"])
     kept = make_profile("quick", min_iters=3, min_s=0.0, max_s=0.5, round_s=0.1, target_pct=50, host_check="record")
     (record,) = _group(tiny_onnx, tmp_path / "record", kept, runtimes=("onnxruntime",)).values()
     assert record["interleave"]["stopped_by"] != "interference" and not record["contention"]["busy"]
