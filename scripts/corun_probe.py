@@ -1,5 +1,5 @@
 """Does the co-run probe see what slows two-thread runtimes on this host? Every half second or so: the one-thread
-reference workload alone (edgebench.machine.host_speed.probe_ms, pinned to the first CPU), the same on two CPUs at
+reference workload alone (edgebench.machine.host_speed.corun_ms on the first CPU), the same on two CPUs at
 once (corun_ms), then 40 calls of ONNX Runtime (two threads) on an ONNX model; one JSON line each, then the
 correlations and the co-run slowdown in ONNX Runtime's fast and slow states.
 
@@ -7,14 +7,12 @@ correlations and the co-run slowdown in ONNX Runtime's fast and slow states.
 """
 import argparse
 import json
-import os
-import threading
 import time
 
 import numpy as np
 import onnxruntime as ort
 
-from edgebench.machine.host_speed import corun_cpus, corun_ms, probe_ms
+from edgebench.machine.host_speed import corun_cpus, corun_ms
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("model", help="an ONNX model with one image input (NCHW, 224 x 224 unless --size)")
@@ -22,20 +20,6 @@ parser.add_argument("--size", type=int, default=224)
 parser.add_argument("--seconds", type=float, default=240.0)
 parser.add_argument("--out", help="write the readings here too (JSON lines)")
 args = parser.parse_args()
-
-
-def alone(cpu: int) -> float:
-    out = []
-
-    def run() -> None:
-        os.sched_setaffinity(0, {cpu})  # this thread only
-        out.append(probe_ms())
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    return out[0]
-
 
 cpus = corun_cpus(2)
 if len(cpus) < 2:
@@ -51,7 +35,7 @@ rows = []
 sink = open(args.out, "w") if args.out else None
 end = time.time() + args.seconds
 while time.time() < end:
-    one, two = alone(cpus[0]), corun_ms(cpus)
+    one, two = corun_ms(cpus[:1]), corun_ms(cpus)  # alone on the first CPU, then on both
     calls = []
     for _ in range(40):
         started = time.perf_counter_ns()

@@ -108,6 +108,7 @@ class Baseline:
         self.path = Path(folder) / FILE if folder else None
         self.best_ms: float | None = None
         self.corun_best: dict[str, float] = {}  # by the number of CPUs run together
+        self._unsaved = False
         if self.path is not None and self.path.is_file():
             try:
                 data = json.loads(self.path.read_text())
@@ -124,7 +125,7 @@ class Baseline:
         key = str(cpus)
         if ms < self.corun_best.get(key, float("inf")):
             self.corun_best[key] = ms
-            self._save()
+            self._unsaved = True  # written with the group's verdict (judge), not between slices
         return ms / self.corun_best[key]
 
     def judge(self, probes: list[float]) -> dict[str, Any]:
@@ -135,7 +136,10 @@ class Baseline:
         median, fastest = float(np.median(probes)), float(min(probes))
         if self.best_ms is None or fastest < self.best_ms:
             self.best_ms = fastest
+            self._unsaved = True
+        if self._unsaved:
             self._save()
+            self._unsaved = False
         slowdown = median / self.best_ms
         out = {"host_ms": round(median, 4), "host_best_ms": round(self.best_ms, 4), "host_slowdown": round(slowdown, 3),
                "host_slow": bool(slowdown > SLOW_FACTOR), "host_probe": PROBE}
