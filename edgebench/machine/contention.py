@@ -120,7 +120,8 @@ def judge(slices: list[dict[str, Any]], *, threads: int, usable_cpus: int, round
     others = [x["others_cpus"] for x in seen if x["others_cpus"] is not None]
     by_others = sum(1 for x in seen if x["disturbed"])
     # The co-run probe (edgebench.machine.host_speed): slices it read slow, and those left out for it.
-    host_slow, by_host = (sum(1 for s in slices if s.get(key)) for key in ("host_slow", "left_out_for_host"))
+    host_slow, by_host, host_kept = (sum(1 for s in slices if s.get(key))
+                                     for key in ("host_slow", "left_out_for_host", "host_slow_kept"))
     coruns = [s["corun_x"] for s in slices if s.get("corun_x") is not None]
     out = {"cpu_ms_per_call": round(cpu_s * 1000.0 / calls, 4) if calls else None,
            "cpu_over_wall": round(cpu_s / wall_s, 3) if wall_s > 0 else None,
@@ -131,7 +132,7 @@ def judge(slices: list[dict[str, Any]], *, threads: int, usable_cpus: int, round
            "rounds_kept": rounds_kept if rounds_kept is not None else len(slices), "rounds_left_out": rounds_left_out,
            "disturbed_share": DISTURBED_SHARE, "busy": bool(contaminated),
            "corun_x_max": round(max(coruns), 3) if coruns else None, "slices_host_slow": host_slow,
-           "rounds_left_out_for_host": by_host}
+           "rounds_left_out_for_host": by_host, "slices_host_slow_kept": host_kept}
     causes = []
     if by_others:
         causes.append(f"other processes took more than {DISTURBED_SHARE:.0%} of the CPUs (up to "
@@ -147,6 +148,13 @@ def judge(slices: list[dict[str, Any]], *, threads: int, usable_cpus: int, round
     elif rounds_left_out:
         out["note"] = (f"{rounds_left_out} round(s) left out of this cell's p50 and its ratios: "
                        f"{'; '.join(causes) or 'interference was seen'}")
+    if host_kept and not contaminated:
+        from edgebench.machine.host_speed import CORUN_FACTOR
+
+        kept = (f"{host_kept} slice(s) the co-run probe read over {CORUN_FACTOR:g}x the host's best were kept: "
+                "the host stayed slow past the group's allowance for repeating them, so these figures include a slow "
+                f"host (up to {max(coruns, default=0):.2f}x)")
+        out["note"] = f"{out['note']}; {kept}" if out.get("note") else kept
     return out
 
 

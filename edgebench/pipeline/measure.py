@@ -45,6 +45,10 @@ REWARM_SHARE = 0.25
 # (and says so: busy) rather than report a figure from one or two rounds.
 INTERFERENCE_BOUND = 2.0
 MIN_CLEAN_ROUNDS = 3
+# Slices left out for a slow host alone (the co-run probe) may add at most this share of the group's cap; past it,
+# slow-host slices are kept and counted (``slices_host_slow_kept``): this host stays in its slow state for minutes,
+# and leaving it out without end doubled a group's time (every group stopped by the interference bound).
+HOST_LEAVE_OUT_SHARE = 0.5
 
 
 def report_pairs(cells: list[tuple[str, str, str]]) -> list[tuple[int, int]]:
@@ -90,6 +94,7 @@ class _State:
     left_out_s: float = 0.0  # timed seconds of the rounds left out for interference
     starts: int = 0
     restart_cost_s: float = 0.0
+    finished: dict[str, Any] | None = None  # restart mode: the last slice's worker's finish (no accuracy job)
     record: dict[str, Any] | None = None  # set when the cell is done (ok or failed)
 
 
@@ -107,6 +112,10 @@ class GroupMeasure:
         self.fork = 0  # which of the cell's worker processes times this round (--forks)
         self.corun_cpus = host_speed.corun_cpus(threads)  # the co-run probe's CPUs (none: one-thread cells)
         self._host_verdict: dict[str, Any] | None = None
+        self._corun_last: float | None = None  # the reading just after the last slice: the next slice's "before"
+        self.host_left_out_s = 0.0  # timed seconds left out for a slow host alone (bounded: HOST_LEAVE_OUT_SHARE)
+        self.cap_s = 0.0
+        self.last_round_s = 0.0  # timed seconds of the group's last round (every cell's slice)
         # The rounds of this run of the group: only rounds of the same run pair (edgebench.stats.cell_ratio).
         self.group_run = uuid.uuid4().hex[:12]
         self.pairs = report_pairs([(e.cell.runtime, e.cell.precision, e.cell.variant) for e in entries])
@@ -153,11 +162,12 @@ class GroupMeasure:
         """Every cell in every round, until every p50 and every reported ratio is known, or the group's cap."""
         number = 0
         active = [s for s in states if s.record is None]
-        cap_s = self.profile.max_s * len(active)
+        cap_s = self.cap_s = self.profile.max_s * len(active)
         while active:
             turn = number % len(active)
             parts = []
             self.probes.append(host_speed.probe_ms())  # every worker waits: the host alone runs it
+            self._corun_last = None
             for state in active[turn:] + active[:turn]:  # each cell takes each place in the order in turn
                 if state.worker is None and not self._start(state):
                     continue
@@ -172,7 +182,7 @@ class GroupMeasure:
             if self.stopped_by:
                 break
         for state in active:
-            if state.worker is not None or self._start(state):
+            if state.finished is not None or state.worker is not None or self._start(state):
                 self._finish(state, self.stopped_by)
 
     def _next_fork(self, number: int, active: list[_State]) -> None:
@@ -195,11 +205,15 @@ class GroupMeasure:
         stay in the round's entry, with ``left_out_for``: others, host or both). A ratio pairs
         only the rounds both of its cells kept (edgebench.stats.cell_ratio), so a neighbour that comes and goes
         costs each cell the slices it overlapped, not every cell's whole round."""
+        self.last_round_s = sum(sum(part["samples"]) for _, part in parts) / 1000.0
         for state, part in parts:
             watched = contention.interference(part, threads=self.threads)
             corun = part.get("corun_x")  # kept in the slice too: contention.judge reports its worst
             host_slow = corun is not None and corun > host_speed.CORUN_FACTOR
-            leave_host = host_slow and self.profile.host_check == "leave-out"
+            leave_host = (host_slow and self.profile.host_check == "leave-out"
+                          and self.host_left_out_s < HOST_LEAVE_OUT_SHARE * self.cap_s)
+            if leave_host and not watched["disturbed"]:
+                self.host_left_out_s += sum(part["samples"]) / 1000.0
             samples = part["samples"]
             entry = {"round": number, "n": len(samples), "p50": float(np.median(samples)), "at_s": part.pop("at_s"),
                      "others_cpus": watched["others_cpus"], "own_cpu_over_wall": watched["own_cpu_over_wall"],
@@ -212,6 +226,8 @@ class GroupMeasure:
             if self.profile.forks > 1:
                 entry["fork"] = self.fork
             part["host_slow"], part["left_out_for_host"] = host_slow, leave_host
+            part["host_slow_kept"] = bool(host_slow and not leave_host and self.profile.host_check == "leave-out"
+                                          and not watched["disturbed"])
             state.slices.append(part)
             if not entry["kept"]:
                 state.rounds.append({**entry, "samples": samples})
@@ -231,7 +247,13 @@ class GroupMeasure:
         kept_s = sum(s.timed_s for s in active)
         if all(median_known(s.samples, s.timed_s, profile) for s in active) and self._ratios_known(active):
             return "precision"
-        if kept_s >= cap_s and all(s.samples and len(s.samples) >= floor_calls(profile, np.median(s.samples) / 1000.0)
+        # A cell's floor of calls, or as many kept rounds as the group's cap affords when one round of the whole
+        # group takes most of it (EfficientNet-B6 at batch 32: a 68-s round against a 40-s cap made a second round
+        # for the INT8 cells' floor of 2 calls, and repeated every other cell's 10-33-s call with it).
+        rounds_afforded = max(1, math.ceil(cap_s / self.last_round_s - 1e-9)) if self.last_round_s > 0 else None
+        if kept_s >= cap_s and all(s.samples and (len(s.samples) >= floor_calls(profile, np.median(s.samples) / 1000.0)
+                                                  or (rounds_afforded is not None
+                                                      and _kept_rounds(s) >= rounds_afforded))
                                    for s in active):
             return "time cap"
         left_out_s = sum(s.left_out_s for s in active)
@@ -268,6 +290,7 @@ class GroupMeasure:
     def _start(self, state: _State) -> bool:
         cell = state.entry.cell
         self.status(f"{cell.group} · loading {cell.runtime} {cell.precision}")
+        self._corun_last = None  # a reading from before this load is no longer "just before" the next slice
         state.worker = Worker(state.entry.job, self.log_dir / cell.slug, env=self.env)
         started = time.monotonic()
         reply = state.worker.request("load", self.timeout_s)
@@ -292,15 +315,22 @@ class GroupMeasure:
                   else state.loaded["warmup_s"] / state.loaded["warmup_iters"])
         rewarm = bool(self.mode == "loaded" and number > 0 and call_s <= REWARM_SHARE * profile.round_s)
         self.status(f"{cell.group} · round {number + 1} · {cell.runtime} {cell.precision}")
-        before = self._corun()
+        before = self._corun_last if self._corun_last is not None else self._corun()
         at = time.monotonic() - self.started
         reply = state.worker.request("slice", self.timeout_s, seconds=float(seconds), min_calls=1, rewarm=rewarm)
         if reply.get("status") != "ok":
             if not self._out_of_memory(state):
                 self._fail(state, reply.get("reason", "the worker failed"))
             return None
-        after = self._corun()
+        after = self._corun_last = self._corun()
         if self.mode == "restart":
+            # Its finish (memory, the work around the model) is read in this worker after every slice, so the group
+            # need not start one more worker per cell when it stops (a second warm-up: 48 s of PyTorch for
+            # EfficientNet-B7 at batch 32). An accuracy job still finishes once, in a fresh worker at the end.
+            if not state.entry.job.get("eval"):
+                finished = state.worker.request("finish", self.timeout_s)
+                state.finished = finished if finished.get("status") in ("ok", "failed") and "peak_rss_mb" in finished \
+                    else None
             state.worker.close()
             state.worker = None
         corun = max(before, after) if before is not None and after is not None else None
@@ -349,6 +379,9 @@ class GroupMeasure:
 
     # -- endings ------------------------------------------------------------------------------------------
     def _finish(self, state: _State, stopped_by: str, extra: dict[str, Any] | None = None) -> None:
+        if state.worker is None and state.finished is not None:  # restart mode: read after its last slice
+            self._close_finish(state, state.finished, stopped_by, extra)
+            return
         reply = state.worker.request("finish", self.timeout_s)
         if reply.get("status") != "ok" and self._out_of_memory(state):
             # Killed for the group's memory while finishing (EfficientNet-B6's ONNX Runtime FP32 worker at batch 32,
@@ -359,6 +392,10 @@ class GroupMeasure:
             reply = state.worker.request("finish", self.timeout_s)
         state.worker.close()
         state.worker = None
+        self._close_finish(state, reply, stopped_by, extra)
+
+    def _close_finish(self, state: _State, reply: dict[str, Any], stopped_by: str,
+                      extra: dict[str, Any] | None) -> None:
         record = dict(state.entry.record)
         record.update(reply)
         record.update(self._timed(state, stopped_by))
@@ -434,6 +471,10 @@ def _forks(rounds: list[dict[str, Any]], asked: int) -> dict[str, Any]:
         out["disagree"] = bool(min(by_fork[slow]) > max(by_fork[fast]))
         out["spread"] = round(medians[slow] / medians[fast], 4)
     return out
+
+
+def _kept_rounds(state: _State) -> int:
+    return sum(1 for r in state.rounds if r.get("kept", True))
 
 
 def _rss_mb(worker: Worker) -> float:
