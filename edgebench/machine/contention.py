@@ -139,7 +139,7 @@ def judge(slices: list[dict[str, Any]], *, threads: int, usable_cpus: int, round
                       f"{max(others, default=0):.2f} CPUs' worth)")
     if by_host:
         causes.append(f"the host ran work on {threads} CPUs at once up to {max(coruns, default=0):.2f}x slower than "
-                      "its best (co-run probe), with no process of its own to blame")
+                      "its best and than the rest of the group (co-run probe), with no process of its own to blame")
     if not others:
         out["note"] = "the kernel's per-CPU accounting could not be read: interference from other processes unseen"
     if contaminated:
@@ -151,9 +151,9 @@ def judge(slices: list[dict[str, Any]], *, threads: int, usable_cpus: int, round
     if host_kept and not contaminated:
         from edgebench.machine.host_speed import CORUN_FACTOR
 
-        kept = (f"{host_kept} slice(s) the co-run probe read over {CORUN_FACTOR:g}x the host's best were kept: "
-                "the host stayed slow past the group's allowance for repeating them, so these figures include a slow "
-                f"host (up to {max(coruns, default=0):.2f}x)")
+        kept = (f"{host_kept} slice(s) the co-run probe read over {CORUN_FACTOR:g}x the group's usual state were kept: "
+                "past the group's allowance for repeating them, so these figures include a slower host (up to "
+                f"{max(coruns, default=0):.2f}x its best)")
         out["note"] = f"{out['note']}; {kept}" if out.get("note") else kept
     return out
 

@@ -114,6 +114,7 @@ class GroupMeasure:
         self._host_verdict: dict[str, Any] | None = None
         self._corun_last: float | None = None  # the reading just after the last slice: the next slice's "before"
         self.host_left_out_s = 0.0  # timed seconds left out for a slow host alone (bounded: HOST_LEAVE_OUT_SHARE)
+        self.coruns: list[float] = []  # every slice's co-run reading in this group: its state (the median)
         self.cap_s = 0.0
         self.last_round_s = 0.0  # timed seconds of the group's last round (every cell's slice)
         # The rounds of this run of the group: only rounds of the same run pair (edgebench.stats.cell_ratio).
@@ -206,10 +207,16 @@ class GroupMeasure:
         only the rounds both of its cells kept (edgebench.stats.cell_ratio), so a neighbour that comes and goes
         costs each cell the slices it overlapped, not every cell's whole round."""
         self.last_round_s = sum(sum(part["samples"]) for _, part in parts) / 1000.0
+        self.coruns.extend(part["corun_x"] for _, part in parts if part.get("corun_x") is not None)
+        # A slice is slow when its reading is over CORUN_FACTOR times the group's usual state (the median so far) and
+        # the machine's best: a stretch slower than the rest of the group is left out, while a host slow through the
+        # whole group is not repeated without end (that is recorded for the group: corun_x_median, host_slow).
+        # In the seed table, slices over 1.15x the best were 13-75% of a group's; over 1.15x its median, 6-24%.
+        threshold = host_speed.CORUN_FACTOR * max(1.0, float(np.median(self.coruns))) if self.coruns else math.inf
         for state, part in parts:
             watched = contention.interference(part, threads=self.threads)
             corun = part.get("corun_x")  # kept in the slice too: contention.judge reports its worst
-            host_slow = corun is not None and corun > host_speed.CORUN_FACTOR
+            host_slow = corun is not None and corun > threshold
             leave_host = (host_slow and self.profile.host_check == "leave-out"
                           and self.host_left_out_s < HOST_LEAVE_OUT_SHARE * self.cap_s)
             if leave_host and not watched["disturbed"]:
@@ -433,6 +440,8 @@ class GroupMeasure:
                                                 contaminated=contaminated)
         if self._host_verdict is None and self.probes:  # once per group: every cell shares its rounds' probes
             self._host_verdict = self.host.judge(self.probes)
+            if self.coruns:
+                self._host_verdict.update(_corun_verdict(float(np.median(self.coruns)), self._host_verdict, self.threads))
         fields["contention"].update(self._host_verdict or {})
         return fields
 
@@ -470,6 +479,19 @@ def _forks(rounds: list[dict[str, Any]], asked: int) -> dict[str, Any]:
         slow, fast = max(medians, key=medians.get), min(medians, key=medians.get)
         out["disagree"] = bool(min(by_fork[slow]) > max(by_fork[fast]))
         out["spread"] = round(medians[slow] / medians[fast], 4)
+    return out
+
+
+def _corun_verdict(median: float, verdict: dict[str, Any], threads: int) -> dict[str, Any]:
+    """The group's co-run state: its median reading, and a slow host when that is over CORUN_FACTOR (its slices were
+    not left out for it: only the ones slower than the group's own state are)."""
+    out: dict[str, Any] = {"corun_x_median": round(median, 3)}
+    if median > host_speed.CORUN_FACTOR:
+        note = (f"the host ran work on {threads} CPUs at once {median:.2f}x slower than its best (co-run probe, median "
+                "over this group's slices), with no other process seen: these latencies and the ratios between "
+                "runtimes may not repeat when the machine runs at its usual speed")
+        out["host_slow"] = True
+        out["host_note"] = f"{verdict['host_note']}; {note}" if verdict.get("host_slow") else note
     return out
 
 

@@ -6,12 +6,24 @@ ONNX Runtime's quantiser works on the ONNX file: one conversion, then a recipe p
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from edgebench.export.artifact import Artifact
 from edgebench.models.spec import ModelSpec
 from edgebench.quantize.base import CalibrationData, Recipe
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return ""
 
 
 class LiteRtFp32(Recipe):
@@ -28,12 +40,28 @@ class LiteRtFp32(Recipe):
 
     @staticmethod
     def convert(source: Artifact, spec: ModelSpec, path: Path) -> Path:
-        """The FP32 ``.tflite``, traced at batch 1 (the interpreter resizes the input for other batches)."""
+        """The FP32 ``.tflite``, traced at batch 1 (the interpreter resizes the input for other batches). One
+        conversion per source weights file and input shape: it is kept beside the weights, and every recipe of the
+        model (FP32, FP16, INT8, INT8-dynamic) copies it instead of converting the model again."""
         import litert_torch
 
         from edgebench.quantize.torch_source import example, load_module
 
+        weights = Path(source.path)
+        stat = weights.stat()
+        key = hashlib.sha1(json.dumps([str(weights.resolve()), stat.st_size, stat.st_mtime_ns, list(spec.input_shape),
+                                       _version("litert-torch")]).encode()).hexdigest()[:16]
+        kept = weights.parent / f"litert-float-{key}.tflite"
+        if kept.is_file():
+            shutil.copyfile(kept, path)
+            return path
         litert_torch.convert(load_module(source, spec), (example(spec, 1),)).export(str(path))
+        try:
+            partial = kept.with_suffix(f".{os.getpid()}.part")
+            shutil.copyfile(path, partial)
+            partial.replace(kept)
+        except OSError:
+            pass  # a read-only cache: the next recipe converts again
         return path
 
 
