@@ -152,8 +152,8 @@ def judge(slices: list[dict[str, Any]], *, threads: int, usable_cpus: int, round
         from edgebench.machine.host_speed import CORUN_FACTOR
 
         kept = (f"{host_kept} slice(s) the co-run probe read over {CORUN_FACTOR:g}x the group's usual state were kept: "
-                "past the group's allowance for repeating them, so these figures include a slower host (up to "
-                f"{max(coruns, default=0):.2f}x its best)")
+                "the group could not repeat them (its allowance for that was spent, or its cap affords too few rounds), "
+                f"so these figures include a slower host (up to {max(coruns, default=0):.2f}x its best)")
         out["note"] = f"{out['note']}; {kept}" if out.get("note") else kept
     return out
 

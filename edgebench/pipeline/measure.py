@@ -213,11 +213,15 @@ class GroupMeasure:
         # whole group is not repeated without end (that is recorded for the group: corun_x_median, host_slow).
         # In the seed table, slices over 1.15x the best were 13-75% of a group's; over 1.15x its median, 6-24%.
         threshold = host_speed.CORUN_FACTOR * max(1.0, float(np.median(self.coruns))) if self.coruns else math.inf
+        # A group whose cap affords fewer rounds than a clean figure needs is not repeated for the host: one round of
+        # EfficientNet-B7 at batch 32 is 130 s of calls against a 40-s cap, and its one slow-host slice (OpenVINO FP32,
+        # 1.18x) made a second round of every cell (521 s for the group), whose cell then kept both rounds anyway.
+        repeatable = math.ceil(self.cap_s / self.last_round_s - 1e-9) >= MIN_CLEAN_ROUNDS if self.last_round_s else True
         for state, part in parts:
             watched = contention.interference(part, threads=self.threads)
             corun = part.get("corun_x")  # kept in the slice too: contention.judge reports its worst
             host_slow = corun is not None and corun > threshold
-            leave_host = (host_slow and self.profile.host_check == "leave-out"
+            leave_host = (host_slow and self.profile.host_check == "leave-out" and repeatable
                           and self.host_left_out_s < HOST_LEAVE_OUT_SHARE * self.cap_s)
             if leave_host and not watched["disturbed"]:
                 self.host_left_out_s += sum(part["samples"]) / 1000.0

@@ -411,3 +411,29 @@ def test_a_group_whose_one_round_fills_its_cap_stops_after_the_rounds_it_affords
     assert group._group_stop([state(33.0), state(5.9)], cap_s) == "time cap"
     group.last_round_s = 12.0  # a round that fits the cap: the 5.9-s cell still needs its second call
     assert group._group_stop([state(10.0), state(5.9)], cap_s) is None
+
+
+def test_a_group_too_slow_to_repeat_keeps_its_slow_host_slices():
+    """EfficientNet-B7 at batch 32: one round of its five cells is 130 s of calls against a 40-s cap, so the group
+    can never get three clean rounds; a slice the co-run probe reads slow there is kept and counted, not repeated
+    with a whole second round. A group whose cap affords several rounds still leaves it out."""
+    from edgebench.config import make_profile
+    from edgebench.pipeline import measure
+
+    def part(call_s: float, corun: float) -> dict:
+        return {"samples": [call_s * 1000.0], "corun_x": corun, "at_s": 0.0, "wall_s": call_s, "cpu_s": 2 * call_s}
+
+    def close(calls: list[float]) -> list[measure._State]:
+        group = measure.GroupMeasure.__new__(measure.GroupMeasure)
+        group.profile, group.threads, group.probes, group.coruns = make_profile("default"), 2, [], []
+        group.cap_s, group.host_left_out_s, group.last_round_s = 8.0 * len(calls), 0.0, 0.0
+        states = [measure._State(entry=None) for _ in calls]
+        readings = [1.0] * (len(calls) - 1) + [1.3]  # the last cell's slice alone reads slow
+        group._close_round(0, [(s, part(c, x)) for s, c, x in zip(states, calls, readings)])
+        group._close_round(1, [(s, part(c, x)) for s, c, x in zip(states, calls, readings)])
+        return states
+
+    slow = close([60.0, 25.0, 10.0, 19.0, 11.0])[-1]
+    assert [r["kept"] for r in slow.rounds] == [True, True] and all(s["host_slow_kept"] for s in slow.slices)
+    fast = close([0.5, 0.5, 0.5])[-1]
+    assert [r["kept"] for r in fast.rounds] == [False, False] and fast.rounds[0]["left_out_for"] == "host"
