@@ -12,7 +12,8 @@ part of (a ratio pairs the rounds both of its cells kept), and rounds go on, wit
 with a short reference workload while the workers wait, so a host that runs slower than its best with no process
 of its own to blame is recorded (``host_ms`` per round, ``contention.host_slow``), and each slice is bracketed by the
 co-run probe (the same workload on the cells' CPUs at once), which sees a host that runs threads together slower
-than its best: such a slice is left out and repeated like a disturbed one (``rounds[i].corun_x``; ``--host-check``).
+than its best: a slice slower than the group's usual state is left out and repeated like a disturbed one, within an
+allowance, and a group slow throughout is marked ``host_slow`` (``rounds[i].corun_x``; ``--host-check``).
 ``--sustained`` runs each cell alone instead.
 """
 from __future__ import annotations
@@ -202,8 +203,9 @@ class GroupMeasure:
     def _close_round(self, number: int, parts: list[tuple[_State, dict[str, Any]]]) -> None:
         """Keep each cell's slice of the round, or leave it out of that cell's p50 and of its ratios when another
         process took a meaningful share of the CPUs during it, or (``host_check`` "leave-out") when the co-run probe
-        just before or after it read the host slower than ``host_speed.CORUN_FACTOR`` times its best (its samples
-        stay in the round's entry, with ``left_out_for``: others, host or both). A ratio pairs
+        just before or after it read the host slower than ``host_speed.CORUN_FACTOR`` times both its best and the
+        group's median reading, within an allowance (its samples stay in the round's entry, with ``left_out_for``:
+        others, host or both). A ratio pairs
         only the rounds both of its cells kept (edgebench.stats.cell_ratio), so a neighbour that comes and goes
         costs each cell the slices it overlapped, not every cell's whole round."""
         self.last_round_s = sum(sum(part["samples"]) for _, part in parts) / 1000.0
@@ -216,7 +218,8 @@ class GroupMeasure:
         # A group whose cap affords fewer rounds than a clean figure needs is not repeated for the host: one round of
         # EfficientNet-B7 at batch 32 is 130 s of calls against a 40-s cap, and its one slow-host slice (OpenVINO FP32,
         # 1.18x) made a second round of every cell (521 s for the group), whose cell then kept both rounds anyway.
-        repeatable = math.ceil(self.cap_s / self.last_round_s - 1e-9) >= MIN_CLEAN_ROUNDS if self.last_round_s else True
+        afforded = self._rounds_afforded(self.cap_s)
+        repeatable = afforded is None or afforded >= MIN_CLEAN_ROUNDS
         for state, part in parts:
             watched = contention.interference(part, threads=self.threads)
             corun = part.get("corun_x")  # kept in the slice too: contention.judge reports its worst
@@ -261,7 +264,7 @@ class GroupMeasure:
         # A cell's floor of calls, or as many kept rounds as the group's cap affords when one round of the whole
         # group takes most of it (EfficientNet-B6 at batch 32: a 68-s round against a 40-s cap made a second round
         # for the INT8 cells' floor of 2 calls, and repeated every other cell's 10-33-s call with it).
-        rounds_afforded = max(1, math.ceil(cap_s / self.last_round_s - 1e-9)) if self.last_round_s > 0 else None
+        rounds_afforded = self._rounds_afforded(cap_s)
         if kept_s >= cap_s and all(s.samples and (len(s.samples) >= floor_calls(profile, np.median(s.samples) / 1000.0)
                                                   or (rounds_afforded is not None
                                                       and _kept_rounds(s) >= rounds_afforded))
@@ -277,6 +280,10 @@ class GroupMeasure:
         if left_out_s > 0 and kept_s + left_out_s >= INTERFERENCE_BOUND * needed_s:
             return "interference"
         return None
+
+    def _rounds_afforded(self, cap_s: float) -> int | None:
+        """How many rounds like the last one the group's cap holds (at least one; None before any round)."""
+        return max(1, math.ceil(cap_s / self.last_round_s - 1e-9)) if self.last_round_s > 0 else None
 
     def _ratios_known(self, active: list[_State]) -> bool:
         from edgebench.stats import CONFIDENCE, cell_ratio

@@ -10,20 +10,12 @@ import hashlib
 import json
 import os
 import shutil
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from edgebench.export.artifact import Artifact
 from edgebench.models.spec import ModelSpec
 from edgebench.quantize.base import CalibrationData, Recipe
-
-
-def _version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return ""
 
 
 class LiteRtFp32(Recipe):
@@ -45,12 +37,13 @@ class LiteRtFp32(Recipe):
         model (FP32, FP16, INT8, INT8-dynamic) copies it instead of converting the model again."""
         import litert_torch
 
+        from edgebench.machine.env import package_version
         from edgebench.quantize.torch_source import example, load_module
 
         weights = Path(source.path)
         stat = weights.stat()
         key = hashlib.sha1(json.dumps([str(weights.resolve()), stat.st_size, stat.st_mtime_ns, list(spec.input_shape),
-                                       _version("litert-torch")]).encode()).hexdigest()[:16]
+                                       package_version("litert-torch")]).encode()).hexdigest()[:16]
         kept = weights.parent / f"litert-float-{key}.tflite"
         if kept.is_file():
             shutil.copyfile(kept, path)
