@@ -19,7 +19,7 @@ from edgebench.report.evalsets import UNTRUSTED_MARK, untrusted_reasons
 from edgebench.report.document import Block, Bullets, Heading, Image, Paragraph, to_html, to_markdown
 from edgebench.report.exports import json_safe, write_csv
 from edgebench.report.pareto import pareto_front
-from edgebench.report.reference_table import reference_rows_for, reference_table
+from edgebench.report.reference_table import in_reference_table, reference_rows_for, reference_table
 from edgebench.report.run_info import environment_blocks
 from edgebench.report.runs import Run, all_results, load_runs
 from edgebench.report.sustained import rows as sustained_rows, sustained_blocks
@@ -34,27 +34,44 @@ def _slug(text: str) -> str:
 
 
 def _pareto_bullets(deps: list[Deployment], batch: int) -> list[str]:
-    """Deployments no other beats on both latency and top-1; only trusted, representative accuracy counts.
-    ``deps`` must share one evaluation set: top-1 on other images is another quantity."""
-    deps = [d for d in deps if d.representative and not d.untrusted and d.latency(batch)]
-    front = pareto_front([(d.latency(batch), d.top1) for d in deps])
+    """Deployments no other beats on both latency and the task's main figure (top-1, mAP, mIoU, δ1); only trusted,
+    representative accuracy counts. ``deps`` must share one evaluation set and one task: a figure on other images,
+    or another task's figure, is another quantity."""
+    deps = [d for d in deps if d.representative and not d.untrusted and d.latency(batch) and d.score is not None]
+    front = pareto_front([(d.latency(batch), d.score) for d in deps])
     return [f"{deps[i].model} on {deps[i].label}: {deps[i].latency(batch):.2f} ms"
-            f"{precision.suffix(deps[i].p50_precision(batch))}, top-1 {deps[i].top1:.2f}%" for i in front]
+            f"{precision.suffix(deps[i].p50_precision(batch))}, {_figure(deps[i].task)} {deps[i].score:.2f}"
+            f"{'%' if deps[i].task == 'classify' else ''}" for i in front]
+
+
+def _figure(task: str) -> str:
+    return "top-1" if task == "classify" else grid.TASK_NAMES[task]
+
+
+def by_eval_set_and_task(deps: list[Deployment]) -> dict[tuple[Any, str], list[Deployment]]:
+    """Deployments with their task's main figure, grouped by the images it was measured on and the task, in
+    first-seen order (one set of COCO images holds a detector's mAP and a segmenter's mIoU)."""
+    groups: dict[tuple[Any, str], list[Deployment]] = {}
+    for d in deps:
+        if d.score is not None and d.eval_set is not None:
+            groups.setdefault((d.eval_set, d.task), []).append(d)
+    return groups
 
 
 def _pareto_blocks(deps: list[Deployment], batch: int) -> list[Block]:
-    """One frontier per evaluation set, each saying which images its top-1 is on."""
-    sets = by_eval_set(deps)
+    """One frontier per evaluation set and task, each saying which figure on which images."""
+    sets = by_eval_set_and_task(deps)
     if not sets:
-        return [Heading(f"Pareto-optimal deployments at batch {batch} (latency against top-1)", 3),
+        return [Heading(f"Pareto-optimal deployments at batch {batch} (latency against accuracy)", 3),
                 Paragraph("None: no deployment here has accuracy (run with `--data DIR`).")]
     out: list[Block] = []
-    if len(sets) > 1:
-        out.append(Paragraph(f"These results hold top-1 on {len(sets)} different evaluation sets; top-1 on "
-                             "different images is not comparable, so each set has its own frontier."))
-    for eval_set, members in sets.items():
+    if len({eval_set for eval_set, _ in sets}) > 1:
+        out.append(Paragraph(f"These results hold accuracy on {len({s for s, _ in sets})} different evaluation sets; "
+                             "a figure on different images is not comparable, so each set has its own frontier."))
+    for (eval_set, task), members in sets.items():
         front = _pareto_bullets(members, batch)
-        out += [Heading(f"Pareto-optimal deployments at batch {batch} (latency against top-1 on {eval_set.label})", 3),
+        out += [Heading(f"Pareto-optimal deployments at batch {batch} (latency against {_figure(task)} on "
+                        f"{eval_set.label})", 3),
                 Bullets(front) if front else Paragraph("None: no deployment here has representative, trusted "
                                                        "accuracy (pretrained weights and real images are needed).")]
     if any(d.untrusted for d in deps):
@@ -98,7 +115,9 @@ def _plots(deps: list[Deployment], device: str, name: str, out: Path | None) -> 
                   f"{device}: p50 latency per model, runtime and precision"))
     blocks: list[Block] = [Image(path, alt) for path, alt in drawn if path is not None]
     if not any(d.top1 is not None for d in deps):
-        blocks.append(Paragraph("No accuracy in these results (run with `--data DIR`), so no accuracy plots."))
+        blocks.append(Paragraph("No accuracy plots: they are drawn for classifiers' top-1; a task model's figures "
+                                "are in the tables and the frontiers below." if any(d.score is not None for d in deps)
+                                else "No accuracy in these results (run with `--data DIR`), so no accuracy plots."))
     return blocks
 
 
@@ -109,7 +128,7 @@ def device_section(device: str, index: int, runs: list[Run], results: list[dict[
     blocks: list[Block] = [Heading(f"Machine: {device}", 2), Heading("Environment", 3)]
     for run in runs:
         blocks += environment_blocks(run, device)
-    if any(r.get("reference") for r in results):
+    if in_reference_table(results):
         blocks += [Heading("The reference table, reproduced", 3),
                    Paragraph("One row per model of the published table (Keras Applications), in its order; each "
                              "measured value sits beside the published one (pub., other hardware and framework: "
@@ -190,8 +209,8 @@ def build(runs: list[Run], out: Path | None, baseline: list[Run] | None = None, 
     groups = by_device(results)
     blocks: list[Block] = [Heading(TITLE, 1), Paragraph(
         f"{len(runs)} run folder(s), {len(groups)} machine(s): {', '.join(groups)}. Rendered by edgebench "
-        f"{__version__} from the results files alone. Published columns are the Keras Applications table: "
-        "a reference from other hardware, never a measured value.")]
+        f"{__version__} from the results files alone. Published columns (pub.) are references from other hardware "
+        "(the Keras Applications table, a torchvision model's own figures, a paper's), never measured values.")]
     data: dict[str, Any] = {"edgebench": __version__, "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                             "runs": [{"path": str(r.path), "devices": r.devices, "created": r.meta.get("created"),
                                       "config": r.meta.get("config"), "environments": r.environments} for r in runs],
@@ -201,7 +220,7 @@ def build(runs: list[Run], out: Path | None, baseline: list[Run] | None = None, 
         blocks += device_section(device, index, device_runs, records, out)
         data["devices"][device] = {
             "deployments": [d.to_dict() for d in deployments(records)],
-            "reference_table": reference_rows_for(records) if any(r.get("reference") for r in records) else [],
+            "reference_table": reference_rows_for(records) if in_reference_table(records) else [],
             "not_ok": [{k: r.get(k) for k in ("key", "status", "reason")} for r in records if r["status"] != "ok"],
             "sustained": sustained_rows(records),
         }

@@ -48,6 +48,13 @@ def _why_missing(records: list[dict[str, Any]], kind: str) -> str:
     return "no FP32 batch-32 cell measured"
 
 
+def in_reference_table(results: list[dict[str, Any]]) -> bool:
+    """Whether any result measures a model of the published table (a task model's own published figures are
+    not that table)."""
+    names = {row["model"] for row in reference_rows()}
+    return any((r.get("reference") or {}).get("model") in names for r in results)
+
+
 def reference_rows_for(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One dict per reference row: measured values (None where not measured) and why not."""
     rows = []

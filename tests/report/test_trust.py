@@ -163,3 +163,32 @@ def test_cells_csv_carries_eval_set_trust_and_what_was_timed(tmp_path):
     assert (bad["untrusted"], bad["threads_reported"], bad["static_shape"], bad["io_p50_ms"]) == (PARITY, "2", "True",
                                                                                                   "0.125")
     assert bad["timed_span"] == "session.run() on the float32 input"
+
+
+def _task_cell(model: str, metric: str, figure: float, p50: float, precision: str = "fp32") -> dict:
+    """A task model's cell on the same 80 COCO images: its main figure under its own key, no top-1."""
+    rec = _cell(model, precision=precision, p50=p50, top1=None,
+                reference={"map" if metric == "map" else "miou": 21.3, "dataset": "COCO-val2017"})
+    second = {"map": "ap50", "miou": "pixel_accuracy"}[metric]
+    rec["accuracy"] = {"metric": metric, "images": 80, metric: figure, f"{metric}_ci95": [figure - 0.02, figure + 0.02],
+                       second: figure + 0.1, "representative": True}
+    return on_images(rec, "/data/coco-val-80", "c0c0c0c0", 80)
+
+
+def test_task_models_get_a_frontier_per_task_and_no_classifier_table(tmp_path):
+    """A detector and a segmenter on the same COCO images: mAP and mIoU are different quantities, so each task has
+    its own frontier on its own figure; and a task model's published figure does not summon the classifiers'
+    reference table."""
+    records = [_task_cell("torchvision:det", "map", 0.20, 10.0), _task_cell("torchvision:det", "map", 0.15, 12.0, "int8"),
+               _task_cell("torchvision:seg", "miou", 0.55, 30.0)]
+    text, data = _report(tmp_path, records)
+    detect = _section(text, "### Pareto-optimal deployments at batch 1 (latency against mAP on coco-val-80")
+    segment = _section(text, "### Pareto-optimal deployments at batch 1 (latency against mIoU on coco-val-80")
+    assert "torchvision:det on onnxruntime fp32: 10.00 ms" in detect and "mAP 20.00" in detect
+    assert "int8" not in detect and "torchvision:seg" not in detect  # slower and worse: not on the frontier
+    assert "torchvision:seg" in segment and "mIoU 55.00" in segment
+    assert "The reference table, reproduced" not in text and "no deployment here has accuracy" not in text
+    assert all(not device["reference_table"] for device in data["devices"].values())
+    classifier = _cell("timm:mobilenetv2_100", reference={"model": "MobileNetV2", "top1": 71.3})
+    text, _ = _report(tmp_path / "with-classifier", [*records, classifier])
+    assert "The reference table, reproduced" in text
