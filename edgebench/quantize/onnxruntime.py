@@ -21,6 +21,12 @@ from edgebench.quantize.base import CalibrationData, Recipe
 # (entropy, percentile) stack per-batch arrays and need every batch the same size. Large models get smaller
 # batches (edgebench.quantize.memory): the calibration session's memory grows with the batch.
 MINMAX_BATCH = 8
+# The entropy calibrator's histogram: 2048 bins, and the KL-divergence search over thresholds of 128 quantised bins
+# and up, as TensorRT's entropy calibration. ONNX Runtime's own defaults (128 and 128) leave one candidate, the
+# whole histogram, so its "entropy" ranges were its min/max ones: YOLOX-Nano's INT8 model came out byte for byte
+# the same. quantize_static passes no bin counts to its calibrator, so the ranges are computed with ONNX Runtime's
+# calibrator here and handed to quantize_static as its calibration cache.
+ENTROPY_BINS = (2048, 128)
 
 
 def _has_vnni() -> bool:
@@ -78,7 +84,7 @@ class OrtStaticInt8(Recipe):
             s["float_tail"] = list(o.tail_nodes)  # the ops after the last weighted layers (quantize.float_tail)
         if o.calib_limit is not None:
             s["calib_limit"] = o.calib_limit
-        return s
+        return {**s, **entropy_settings(o.calib_method)}
 
     def build(self, source: Artifact, spec: ModelSpec, calibration: CalibrationData | None, out_dir: Path) -> Artifact:
         out = quantize_qdq(source.path, spec, calibration, out_dir, self.settings())
@@ -120,8 +126,11 @@ def quantize_qdq(source_path: str, spec: ModelSpec, calibration: CalibrationData
             return None if batch is None else {input_name: batch}
 
     out = out_dir / "model.int8.onnx"
+    ranges = {}
+    if s["calibration"] == "entropy":
+        ranges["calibration_cache_path"] = str(entropy_ranges(model_path, Reader(), out_dir))
     quantize_static(
-        model_path, str(out), Reader(),
+        model_path, str(out), None if ranges else Reader(),
         quant_format=QuantFormat.QDQ if s["format"] == "QDQ" else QuantFormat.QOperator,
         activation_type=QuantType.QUInt8 if s["activations"] == "U8" else QuantType.QInt8,
         weight_type=QuantType.QUInt8 if s["weights"] == "U8" else QuantType.QInt8,
@@ -131,14 +140,46 @@ def quantize_qdq(source_path: str, spec: ModelSpec, calibration: CalibrationData
         calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                           "percentile": CalibrationMethod.Percentile}[s["calibration"]],
         extra_options=extra_options or {},
+        **ranges,
     )
     return out
+
+
+def entropy_settings(calib_method: str) -> dict[str, Any]:
+    """The histogram an entropy calibration uses, recorded with the recipe's settings (and in its cache key)."""
+    return {"entropy_bins": list(ENTROPY_BINS)} if calib_method == "entropy" else {}
+
+
+def entropy_ranges(model_path: str, reader, out_dir: Path) -> Path:
+    """ONNX Runtime's entropy calibrator over ``reader`` with ``ENTROPY_BINS``; its ranges as quantize_static's
+    calibration cache (a JSON file in ``out_dir``)."""
+    import inspect
+    import tempfile
+
+    from onnxruntime.quantization import quantize_static
+    from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator, save_tensors_data
+
+    from edgebench.errors import NotSupportedHere
+
+    if "calibration_cache_path" not in inspect.signature(quantize_static).parameters:
+        raise NotSupportedHere("entropy calibration needs an ONNX Runtime whose quantize_static takes calibration "
+                               "ranges (calibration_cache_path); with its own 128 bins it gives min/max's ranges")
+    bins, quantized_bins = ENTROPY_BINS
+    with tempfile.TemporaryDirectory(prefix="entropy-", dir=out_dir) as work:
+        calibrator = create_calibrator(Path(model_path), None, augmented_model_path=str(Path(work) / "augmented.onnx"),
+                                       calibrate_method=CalibrationMethod.Entropy,
+                                       extra_options={"num_bins": bins, "num_quantized_bins": quantized_bins})
+        calibrator.collect_data(reader)
+        path = out_dir / "entropy-ranges.json"
+        save_tensors_data(calibrator.compute_data(), path)
+        del calibrator
+    return path
 
 
 def symmetric_qdq_settings(calib_method: str, per_channel: bool) -> dict[str, Any]:
     """What TensorRT's explicit quantisation takes: QDQ, S8 activations and weights, zero points 0."""
     return {"format": "QDQ", "activations": "S8", "weights": "S8", "symmetric": True, "per_channel": per_channel,
-            "reduce_range": False, "calibration": calib_method, "preprocess": False}
+            "reduce_range": False, "calibration": calib_method, "preprocess": False, **entropy_settings(calib_method)}
 
 
 def quantize_symmetric_qdq(source_path: str, spec: ModelSpec, calibration: CalibrationData, out_dir: Path,

@@ -95,6 +95,27 @@ def test_ort_excluded_node_stays_float_and_u8_weights(tiny):
     assert weight_dq and inits[weight_dq[0].input[0]].dtype == np.uint8  # U8 weights where quantised
 
 
+def _activation_scales(path: str) -> dict[str, float]:
+    """Each activation QuantizeLinear's scale (per-tensor), by the tensor it quantises."""
+    model = onnx.load(path)
+    inits = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    return {n.input[0]: float(inits[n.input[1]]) for n in model.graph.node
+            if n.op_type == "QuantizeLinear" and n.input[0] not in inits and inits[n.input[1]].size == 1}
+
+
+def test_ort_entropy_calibration_chooses_other_ranges_than_min_max(tiny):
+    """ONNX Runtime's entropy calibrator with its own 128 bins has one candidate threshold, the whole range: its
+    model was min/max's, byte for byte. With 2048 bins (recorded) it clips some ranges below min/max's."""
+    minmax = _build(tiny, "onnxruntime", QuantOptions())
+    entropy = _build(tiny, "onnxruntime", QuantOptions(calib_method="entropy"))
+    assert entropy["quantization"]["settings"]["entropy_bins"] == [2048, 128]
+    assert "entropy_bins" not in minmax["quantization"]["settings"]
+    wide, clipped = _activation_scales(minmax["artifact"]["path"]), _activation_scales(entropy["artifact"]["path"])
+    assert wide.keys() == clipped.keys() and wide
+    assert all(clipped[t] <= wide[t] * (1 + 1e-6) for t in wide)  # never wider than the whole range
+    assert any(clipped[t] < 0.99 * wide[t] for t in wide)
+
+
 def _fq_inputs(op) -> list[str]:
     return [i.get_source_output().get_node().get_type_name() for i in op.inputs()]
 
