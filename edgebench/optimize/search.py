@@ -178,6 +178,7 @@ class Optimize:
     def _build_stage(self, prepared: dict[str, Any], inputs: dict[str, Any]) -> list[str]:
         started = time.monotonic()
         built, build_times = [], []
+        builds: dict[tuple[str, str], str] = {}  # (runtime, digest of the built files) -> the first candidate with them
         screened = self.log.load().get("screen", {})
         for key, (proposal, cell) in self.candidates.items():
             why = skip_reason(cell)
@@ -201,6 +202,11 @@ class Optimize:
                     build_times.append(time.monotonic() - t0)
                 if "artifact" not in outcome:
                     self.fates[key] = f"build failed: {outcome.get('reason') or outcome.get('skip')}"
+                    continue
+                same = builds.setdefault((cell.runtime, model_digest(outcome["artifact"])), key)
+                if same != key:  # the variant changed nothing the runtime reads: one model, measured once
+                    self.fates[key] = (f"not measured: its build is {strategy.key_label(same)}'s model byte for byte "
+                                       "(the variant changed nothing in it)")
                     continue
             built.append(key)
         self._timed("build", started)
@@ -384,3 +390,12 @@ class Optimize:
         return {"stage": "final", "fate": self.fates.get(key, ""), "family": proposal.family, "why": proposal.why,
                 "timing": "the run's profile, every finalist in the same lockstep rounds",
                 "accuracy": "the report images, held out from every decision"}
+
+
+def model_digest(artifact: dict[str, Any]) -> str:
+    """SHA-256 over an artifact's files: the file, and an OpenVINO IR's weights beside its .xml."""
+    from edgebench.cache import file_sha256
+
+    path = Path(artifact["path"])
+    files = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
+    return "+".join(file_sha256(f) for f in files if f.is_file())

@@ -50,6 +50,17 @@ def test_every_candidate_has_a_fate_and_every_measured_one_a_result_line(searche
     assert all(r["key"].endswith("|" + r["variant"]) for r in records.values() if r.get("variant"))
     assert summary["elapsed_s"] <= BUDGET_MIN * 60 + 90  # the budget holds (the final round may end a little after)
     assert summary["families"] and all(f["fate"] for f in summary["families"])
+    # no runtime's built model is measured twice under two names: a variant whose build is another's file is not
+    # screened (a precision hint such as OpenVINO BF16 runs the FP32 file: not a build)
+    from edgebench.optimize.search import model_digest
+
+    screened = [line["record"] for line in map(json.loads, (out / "search.jsonl").read_text().splitlines())
+                if line.get("stage") == "screen" and line.get("record")]
+    digests = [(r["runtime"], model_digest(r["artifact"])) for r in screened if r.get("quantization")]  # built ones
+    assert digests and len(set(digests)) == len(digests)
+    for key, fate in summary["fates"].items():
+        if "byte for byte" in fate:
+            assert key not in {r["key"] for r in screened}
 
 
 def _decided_on(record: dict) -> dict:
