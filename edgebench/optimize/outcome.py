@@ -22,7 +22,8 @@ def final_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def pareto_keys(lines: list[dict[str, Any]], batch: int) -> list[str]:
-    """Deployments no other beats on latency, top-1 and size at once (final round, report images)."""
+    """Deployments no other beats on latency, accuracy (the task's main figure) and size at once (final round, report
+    images)."""
     from edgebench.report.pareto import pareto_set
 
     rows = [r for r in final_lines(lines) if r["batch_size"] == batch]
@@ -156,7 +157,7 @@ def markdown(summary: dict[str, Any], lines: list[dict[str, Any]], sensitivity: 
         out += ["| " + " | ".join(candidate_cells(row)) + " |" for row in table_rows(candidates)]
     pareto = [by_key[k] for k in summary.get("pareto", []) if k in by_key]
     if pareto:
-        out += ["", "## Pareto set (latency × top-1 × size: final round, report images)", ""]
+        out += ["", "## Pareto set (latency × accuracy × size: final round, report images)", ""]
         out += [f"- {strategy.label(r)}: {figures_text(r)}" for r in sorted(pareto, key=lambda r: r["latency_ms"]["p50"])]
     if sensitivity and sensitivity.get("layers"):
         out += ["", f"## Layer sensitivity ({sensitivity.get('method', '')}, {sensitivity.get('images')} images)", "",

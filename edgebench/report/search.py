@@ -187,7 +187,7 @@ def images_sentence(summary: dict[str, Any]) -> str | None:
     return (f"Images (seed {images['seed']}, disjoint, lists in `images/`): {calibration['images']} calibrate "
             f"({calibration['source']}); {selection['images']} select (the screen's first {screen}, the full "
             f"evaluation, tie-breaks, NNCF's accuracy control); {report['images']} report (held out from every "
-            "decision: the final round's top-1 and drop).")
+            "decision: the final round's accuracy and drop).")
 
 
 def figures_text(record: dict[str, Any]) -> str:

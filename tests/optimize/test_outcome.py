@@ -155,4 +155,4 @@ def test_images_sentence_only_for_a_search_with_image_roles():
     assert images_sentence(summary) == (
         "Images (seed 3, disjoint, lists in `images/`): 150 calibrate (data-slice); 150 select (the screen's first "
         "150, the full evaluation, tie-breaks, NNCF's accuracy control); 200 report (held out from every decision: "
-        "the final round's top-1 and drop).")
+        "the final round's accuracy and drop).")
