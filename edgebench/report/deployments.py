@@ -20,6 +20,13 @@ TASK_OF_METRIC = {"map": "detect", "miou": "segment", "depth": "depth"}
 FIDELITY_FIGURE = {"detect": "map", "segment": "miou", "depth": "delta1"}
 TASK_FIGURES = {"classify": ("top1", "top5"), "detect": ("map", "ap50"), "segment": ("miou", "pixel_accuracy"),
                 "depth": ("delta1", "abs_rel")}
+FIGURE_NAMES = {"classify": "top-1", "detect": "mAP", "segment": "mIoU", "depth": "δ1"}  # each task's main figure
+
+
+def figure_name(deps: list["Deployment"]) -> str:
+    """The main figure the deployments' accuracy is in ("top-1", "mAP"...), or "accuracy" when tasks mix."""
+    tasks = {d.task for d in deps if d.score is not None}
+    return FIGURE_NAMES[tasks.pop()] if len(tasks) == 1 else "top-1" if not tasks else "accuracy"
 
 
 def device_of(record: dict[str, Any]) -> str:
@@ -237,6 +244,11 @@ class Deployment:
         return (self.accuracy.get("vs_reference") or {}).get(f"{TASK_FIGURES[self.task][0]}_change") or {}
 
     @property
+    def score_delta(self) -> float | None:
+        """The main figure's paired change against the model's FP32, in points (top-1 for a classifier)."""
+        return _pct(self.score_change.get("delta"))
+
+    @property
     def representative(self) -> bool:
         return self.score is not None and self.accuracy.get("representative", True)
 
@@ -291,6 +303,15 @@ class Deployment:
                 out[f"b{batch}_gpu_compute_p50_ms"] = self.device_latency(batch)
                 out[f"b{batch}_gpu_memory_mb"] = self.gpu_memory(batch)
         return out
+
+
+def scored_by_eval_set(deps: list[Deployment]) -> dict[EvalSet, list[Deployment]]:
+    """Deployments with their task's main figure (top-1, mAP, mIoU, δ1), grouped by the images it was measured on."""
+    groups: dict[EvalSet, list[Deployment]] = defaultdict(list)
+    for d in deps:
+        if d.score is not None and d.eval_set is not None:
+            groups[d.eval_set].append(d)
+    return dict(groups)
 
 
 def by_eval_set(deps: list[Deployment]) -> dict[EvalSet, list[Deployment]]:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from edgebench.errors import ConfigError
-from edgebench.report.deployments import Deployment, by_device, by_eval_set, deployments
+from edgebench.report.deployments import (FIGURE_NAMES, Deployment, by_device, deployments, figure_name,
+                                          scored_by_eval_set)
 from edgebench.report.evalsets import EvalSet, choose_eval_set
 from edgebench.report.runs import all_results, load_runs
 
@@ -70,6 +71,7 @@ class PickResult:
     untrusted: list[Deployment] = field(default_factory=list)  # never ranked, whatever they measured
     eval_set: EvalSet | None = None  # the images every top-1 compared is on (None: no top-1 is compared)
     eval_sets: list[EvalSet] = field(default_factory=list)  # every set the candidates' top-1 is on
+    figure: str = "top-1"  # the candidates' main figure: top-1, mAP, mIoU or δ1 (a task model's)
 
     @property
     def near_misses(self) -> list[Miss]:
@@ -91,22 +93,23 @@ def _measured(value: float, limit: float) -> str:
 
 
 def top1_on(deployment: Deployment, eval_set: EvalSet | None) -> float | None:
-    """Top-1 when it was measured on ``eval_set`` (any set when None): other images give another quantity."""
+    """The main figure (top-1; a task model's mAP, mIoU or δ1) when it was measured on ``eval_set`` (any set when
+    None): other images give another quantity."""
     if eval_set is not None and deployment.eval_set != eval_set:
         return None
-    return deployment.top1
+    return deployment.score
 
 
 def accuracy_drop(deployment: Deployment, eval_set: EvalSet | None = None) -> float | None:
-    """Points of top-1 lost against the FP32 reference; a gain counts as no drop."""
-    delta = deployment.top1_delta if top1_on(deployment, eval_set) is not None else None
+    """Points of the main figure lost against the FP32 reference; a gain counts as no drop."""
+    delta = deployment.score_delta if top1_on(deployment, eval_set) is not None else None
     return None if delta is None else max(0.0, -delta)
 
 
 def _no_accuracy(deployment: Deployment, eval_set: EvalSet | None) -> str:
-    if deployment.top1 is not None and eval_set is not None and deployment.eval_set != eval_set:
+    if deployment.score is not None and eval_set is not None and deployment.eval_set != eval_set:
         other = deployment.eval_set.label if deployment.eval_set else "other images"
-        return f"top-1 measured on {other}, not on {eval_set.label}"
+        return f"{FIGURE_NAMES[deployment.task]} measured on {other}, not on {eval_set.label}"
     return "no accuracy measured"
 
 
@@ -135,7 +138,8 @@ def breaks(deployment: Deployment, constraints: Constraints, *, batch_size: int,
         if top1 is None:
             out.append(_no_accuracy(deployment, eval_set))
         elif top1 < constraints.min_top1 - _EPS:
-            out.append(f"top-1 {_measured(top1, constraints.min_top1)}% < {limit_text(constraints.min_top1)}%")
+            out.append(f"{FIGURE_NAMES[deployment.task]} {_measured(top1, constraints.min_top1)}% < "
+                       f"{limit_text(constraints.min_top1)}%")
     size = _above("size", deployment.size_mb, constraints.max_size_mb, " MB", "no size measured")
     if size:
         out.append(size)
@@ -189,7 +193,12 @@ def accuracy_set(candidates: list[Deployment], constraints: Constraints, objecti
     """The evaluation set whose top-1 the pick compares: the one named, or the only one. When the candidates'
     top-1 comes from several sets and a constraint or the objective compares top-1, the user must choose:
     ranking top-1 on CIFAR-10 against top-1 on ImageNet would answer nothing."""
-    sets = list(by_eval_set([d for d in candidates if not d.untrusted]))
+    trusted = [d for d in candidates if not d.untrusted]
+    figure = figure_name(trusted)
+    if figure == "accuracy" and (constraints.on_accuracy or objective == "accuracy"):
+        raise ConfigError("these runs hold models of several tasks (top-1, mAP, mIoU or δ1): one task's figure does "
+                          "not rank against another's; pick from the runs of one task")
+    sets = list(scored_by_eval_set(trusted))
     if wanted is not None:
         return choose_eval_set(sets, wanted)
     if len(sets) > 1 and (constraints.on_accuracy or objective == "accuracy"):
@@ -217,7 +226,7 @@ def pick(candidates: list[Deployment], constraints: Constraints, *, objective: s
     return PickResult(objective=objective, batch_size=batch_size, latency_stat=latency_stat,
                       constraints=constraints, qualifying=qualifying, misses=misses,
                       untrusted=[d for d in candidates if d.untrusted], eval_set=eval_set,
-                      eval_sets=list(by_eval_set(trusted)))
+                      eval_sets=list(scored_by_eval_set(trusted)), figure=figure_name(trusted))
 
 
 # ---- choosing the device and the candidates ------------------------------------------------------------

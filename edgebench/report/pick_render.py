@@ -24,14 +24,14 @@ _CONSTRAINT_TEXT = (("max_latency_ms", "latency {stat} <= {value} ms"), ("min_to
                     ("max_accuracy_drop", "top-1 drop vs FP32 <= {value} pt"))
 
 
-def describe_constraints(constraints: Constraints, latency_stat: str) -> str:
-    parts = [text.format(stat=latency_stat, value=limit_text(getattr(constraints, name)))
+def describe_constraints(constraints: Constraints, latency_stat: str, figure: str = "top-1") -> str:
+    parts = [text.format(stat=latency_stat, value=limit_text(getattr(constraints, name))).replace("top-1", figure)
              for name, text in _CONSTRAINT_TEXT if getattr(constraints, name) is not None]
     return ", ".join(parts) or "none"
 
 
-def describe_objective(objective: str, latency_stat: str) -> str:
-    what = {"latency": f"lowest latency {latency_stat}", "accuracy": "highest top-1 (unmeasured or other images last)",
+def describe_objective(objective: str, latency_stat: str, figure: str = "top-1") -> str:
+    what = {"latency": f"lowest latency {latency_stat}", "accuracy": f"highest {figure} (unmeasured or other images last)",
             "size": "smallest size", "throughput": "highest throughput"}[objective]
     return what if objective == "latency" else f"{what}, ties by latency {latency_stat}"
 
@@ -51,15 +51,22 @@ def _mixed(result: PickResult) -> bool:
 
 
 def accuracy_note(result: PickResult) -> str:
-    """Which images the top-1 figures are on, in one line."""
+    """Which images the top-1 (or a task model's mAP, mIoU, δ1) figures are on, in one line."""
+    figure = result.figure
     if result.eval_set is not None:
         others = len(result.eval_sets) - 1
-        rest = f" (top-1 on {others} other set(s) is shown as -)" if others > 0 else ""
-        return f"Top-1 figures are on {result.eval_set.label}{rest}."
+        rest = f" ({figure} on {others} other set(s) is shown as -)" if others > 0 else ""
+        return f"{_cap(figure)} figures are on {result.eval_set.label}{rest}."
     if _mixed(result):
-        return (f"Top-1 figures are on {len(result.eval_sets)} different evaluation sets (column \"Top-1 on\"); "
-                "they are not comparable with each other: pass --eval-set NAME to compare top-1.")
-    return "No top-1 measured for these deployments."
+        return (f"{_cap(figure)} figures are on {len(result.eval_sets)} different evaluation sets (column "
+                f"\"{_cap(figure)} on\"); they are not comparable with each other: pass --eval-set NAME to compare "
+                f"{figure}.")
+    return f"No {figure} measured for these deployments."
+
+
+def _cap(figure: str) -> str:
+    """At the start of a sentence or a column: Top-1, Accuracy; mAP, mIoU and δ1 keep their case."""
+    return figure[0].upper() + figure[1:] if figure in ("top-1", "accuracy") else figure
 
 
 def _layout(header: list[str], rows: list[list[str]], left: set[int]) -> list[str]:
@@ -79,25 +86,25 @@ def ranked_table(result: PickResult, top: int) -> list[str]:
     mixed = _mixed(result)
     variants = any(d.variant for d in result.qualifying[:top])  # a recipe variant column only when one is shown
     header = ["#", "Model", "Runtime", "Precision", *(["Variant"] if variants else []), *[f"{s} ms" for s in stats],
-              "img/s", "Size MB", "Peak mem MB", "Top-1 %", "Δ top-1 pt vs FP32", "Verdict",
-              *(["Top-1 on"] if mixed else [])]
+              "img/s", "Size MB", "Peak mem MB", f"{_cap(result.figure)} %", f"Δ {result.figure} pt vs FP32",
+              "Verdict", *([f"{_cap(result.figure)} on"] if mixed else [])]
     rows = []
     for i, d in enumerate(result.qualifying[:top], start=1):
         shown = top1_on(d, result.eval_set) is not None
-        delta = d.top1_delta if shown else None
+        delta = d.score_delta if shown else None
         rows.append([str(i), d.model, d.runtime, d.precision, *([d.variant] if variants else []),
                      *[_fmt(d.latency(b, s)) for s in stats],
                      _fmt(d.throughput(b), 1), _fmt(d.size_mb), _fmt(d.memory(b), 0),
                      _marked_top1(d, eval_set=result.eval_set), "-" if delta is None else f"{delta:+.2f}",
-                     (d.change.get("verdict") or "") if shown else "",
-                     *([d.eval_set.label if d.eval_set and d.top1 is not None else "-"] if mixed else [])])
+                     (d.score_change.get("verdict") or "") if shown else "",
+                     *([d.eval_set.label if d.eval_set and d.score is not None else "-"] if mixed else [])])
     return _layout(header, rows, left={1, 2, 3, *({4} if variants else ()), len(header) - 1}
                    | ({len(header) - 2} if mixed else set()))
 
 
 def _footnote(shown: list[Deployment]) -> list[str]:
     """Explain the ``*`` when a shown top-1 carries it."""
-    if not any(d.top1 is not None and not d.representative for d in shown):
+    if not any(d.score is not None and not d.representative for d in shown):
         return []
     return ["", "* top-1 not representative (random weights, synthetic or overlapping calibration images): it "
                 "measures nothing about the model; Δ top-1 still measures the precision's fidelity."]
@@ -109,8 +116,8 @@ def render_text(result: PickResult, *, device: str, top: int, failed: Counter[st
     total = len(result.qualifying) + len(result.misses)
     lines = [f"Pick for {device} at batch size {b}: {len(result.qualifying)} of {total} deployment(s) "
              "meet the constraints.",
-             f"Constraints: {describe_constraints(result.constraints, stat)}.",
-             f"Objective: {describe_objective(result.objective, stat)}.", accuracy_note(result), ""]
+             f"Constraints: {describe_constraints(result.constraints, stat, result.figure)}.",
+             f"Objective: {describe_objective(result.objective, stat, result.figure)}.", accuracy_note(result), ""]
     if result.qualifying:
         shown = min(top, len(result.qualifying))
         if shown < len(result.qualifying):
@@ -123,7 +130,7 @@ def render_text(result: PickResult, *, device: str, top: int, failed: Counter[st
         for i, miss in enumerate(result.near_misses, start=1):
             d = miss.deployment
             lines.append(f"  {i}. {d.model} {d.label} ({stat} {_fmt(d.latency(b, stat))} ms, "
-                         f"top-1 {_marked_top1(d, '%', result.eval_set)}, size {_fmt(d.size_mb)} MB): "
+                         f"{result.figure} {_marked_top1(d, '%', result.eval_set)}, size {_fmt(d.size_mb)} MB): "
                          + "; ".join(miss.breaks))
     lines += _footnote(result.qualifying[:top] + [m.deployment for m in result.near_misses])
     if result.untrusted:
@@ -152,7 +159,7 @@ def _deployment_json(d: Deployment, batch_size: int, latency_stat: str, eval_set
 def render_json(result: PickResult, *, device: str, top: int, failed: Counter[str]) -> str:
     """One object for scripts, with the same ranking as the text."""
     b, stat = result.batch_size, result.latency_stat
-    doc = {"device": device, "batch_size": b, "objective": result.objective, "latency_stat": stat,
+    doc = {"device": device, "batch_size": b, "objective": result.objective, "latency_stat": stat, "figure": result.figure,
            "constraints": result.constraints.given(),
            "eval_set": result.eval_set.to_dict() if result.eval_set else None,
            "eval_sets": [s.to_dict() for s in result.eval_sets],

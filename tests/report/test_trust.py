@@ -192,3 +192,34 @@ def test_task_models_get_a_frontier_per_task_and_no_classifier_table(tmp_path):
     classifier = _cell("timm:mobilenetv2_100", reference={"model": "MobileNetV2", "top1": 71.3})
     text, _ = _report(tmp_path / "with-classifier", [*records, classifier])
     assert "The reference table, reproduced" in text
+
+
+def test_pick_ranks_task_models_on_their_own_figure_and_never_across_tasks():
+    """`pick` on a detector's deployments constrains and shows mAP (it said "no top-1 measured"); a detector's mAP
+    and a segmenter's mIoU are never ranked together."""
+    from collections import Counter
+
+    from edgebench.errors import ConfigError
+    from edgebench.report.deployments import deployments
+    from edgebench.report.pick import Constraints, accuracy_set, pick
+    from edgebench.report.pick_render import render_text
+
+    fp32 = _task_cell("torchvision:det", "map", 0.20, 10.0)
+    int8 = _task_cell("torchvision:det", "map", 0.15, 6.0, "int8")
+    fp32["accuracy"]["vs_reference"] = {"map_change": {"delta": 0.0, "ci95": [0.0, 0.0],
+                                                       "verdict": "no significant change"}}
+    int8["accuracy"]["vs_reference"] = {"map_change": {"delta": -0.05, "ci95": [-0.08, -0.02],
+                                                       "verdict": "significant drop"}}
+    candidates = deployments([fp32, int8])
+    constraints = Constraints(max_accuracy_drop=1.0)
+    chosen = pick(candidates, constraints, objective="latency", batch_size=1,
+                  eval_set=accuracy_set(candidates, constraints, "latency"))
+    assert [d.precision for d in chosen.qualifying] == ["fp32"] and chosen.figure == "mAP"
+    assert chosen.misses[0].breaks == ["accuracy drop 5.0 pt > 1 pt"]
+    text = render_text(chosen, device="box", top=5, failed=Counter())
+    assert "mAP figures are on coco-val-80" in text and "mAP %" in text and "Constraints: mAP drop vs FP32 <= 1 pt" in text
+    assert "mAP 15.00%" in text and "top-1" not in text
+    mixed = deployments([fp32, _task_cell("torchvision:seg", "miou", 0.55, 30.0)])
+    with pytest.raises(ConfigError, match="several tasks"):
+        accuracy_set(mixed, Constraints(), "accuracy")
+    assert accuracy_set(mixed, Constraints(), "latency") is not None  # by latency alone, nothing is compared
