@@ -305,20 +305,12 @@ class Deployment:
         return out
 
 
-def scored_by_eval_set(deps: list[Deployment]) -> dict[EvalSet, list[Deployment]]:
-    """Deployments with their task's main figure (top-1, mAP, mIoU, δ1), grouped by the images it was measured on."""
+def by_eval_set(deps: list[Deployment], *, scored: bool = False) -> dict[EvalSet, list[Deployment]]:
+    """Deployments with a top-1 (``scored``: with their task's main figure, top-1, mAP, mIoU or δ1), grouped by the
+    images it was measured on, in first-seen order."""
     groups: dict[EvalSet, list[Deployment]] = defaultdict(list)
     for d in deps:
-        if d.score is not None and d.eval_set is not None:
-            groups[d.eval_set].append(d)
-    return dict(groups)
-
-
-def by_eval_set(deps: list[Deployment]) -> dict[EvalSet, list[Deployment]]:
-    """Deployments with a top-1, grouped by the images it was measured on, in first-seen order."""
-    groups: dict[EvalSet, list[Deployment]] = defaultdict(list)
-    for d in deps:
-        if d.top1 is not None and d.eval_set is not None:
+        if (d.score if scored else d.top1) is not None and d.eval_set is not None:
             groups[d.eval_set].append(d)
     return dict(groups)
 

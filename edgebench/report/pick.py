@@ -12,8 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from edgebench.errors import ConfigError
-from edgebench.report.deployments import (FIGURE_NAMES, Deployment, by_device, deployments, figure_name,
-                                          scored_by_eval_set)
+from edgebench.report.deployments import FIGURE_NAMES, Deployment, by_device, by_eval_set, deployments, figure_name
 from edgebench.report.evalsets import EvalSet, choose_eval_set
 from edgebench.report.runs import all_results, load_runs
 
@@ -198,7 +197,7 @@ def accuracy_set(candidates: list[Deployment], constraints: Constraints, objecti
     if figure == "accuracy" and (constraints.on_accuracy or objective == "accuracy"):
         raise ConfigError("these runs hold models of several tasks (top-1, mAP, mIoU or δ1): one task's figure does "
                           "not rank against another's; pick from the runs of one task")
-    sets = list(scored_by_eval_set(trusted))
+    sets = list(by_eval_set(trusted, scored=True))
     if wanted is not None:
         return choose_eval_set(sets, wanted)
     if len(sets) > 1 and (constraints.on_accuracy or objective == "accuracy"):
@@ -226,7 +225,7 @@ def pick(candidates: list[Deployment], constraints: Constraints, *, objective: s
     return PickResult(objective=objective, batch_size=batch_size, latency_stat=latency_stat,
                       constraints=constraints, qualifying=qualifying, misses=misses,
                       untrusted=[d for d in candidates if d.untrusted], eval_set=eval_set,
-                      eval_sets=list(scored_by_eval_set(trusted)), figure=figure_name(trusted))
+                      eval_sets=list(by_eval_set(trusted, scored=True)), figure=figure_name(trusted))
 
 
 # ---- choosing the device and the candidates ------------------------------------------------------------
