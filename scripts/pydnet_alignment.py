@@ -46,12 +46,14 @@ def main() -> None:
     from edgebench.tasks.depth import image_errors
 
     model = args.shared / "models" / "pydnet_plus_plus.tflite"
+    folder = args.shared / "data" / "rgbd-samples" / "other_formats"
+    if not model.is_file() or not folder.is_dir():
+        parser.error(f"no {model} or {folder}: give --shared the folder holding models/ and data/")
     spec = resolve_model(f"tflite:{model}", {"model_config": str(repo / "examples" / "pydnet_plus_plus.yaml")})
     interpreter = Interpreter(model_path=str(model))
     interpreter.allocate_tensors()
     given = interpreter.get_input_details()[0]
     output = next(t for t in interpreter.get_tensor_details() if t["name"] == spec.output_name)
-    folder = args.shared / "data" / "rgbd-samples" / "other_formats"
     print("| pair | depth space: AbsRel / δ1 | inverse-depth space: AbsRel / δ1 | by hand |")
     print("|---|---|---|---|")
     for name in ("SUN", "TUM", "NYU"):

@@ -40,21 +40,17 @@ def _pareto_bullets(deps: list[Deployment], batch: int) -> list[str]:
     deps = [d for d in deps if d.representative and not d.untrusted and d.latency(batch) and d.score is not None]
     front = pareto_front([(d.latency(batch), d.score) for d in deps])
     return [f"{deps[i].model} on {deps[i].label}: {deps[i].latency(batch):.2f} ms"
-            f"{precision.suffix(deps[i].p50_precision(batch))}, {_figure(deps[i].task)} {deps[i].score:.2f}"
+            f"{precision.suffix(deps[i].p50_precision(batch))}, {deps[i].figure} {deps[i].score:.2f}"
             f"{'%' if deps[i].task == 'classify' else ''}" for i in front]
 
 
-def _figure(task: str) -> str:
-    return "top-1" if task == "classify" else grid.TASK_NAMES[task]
-
-
 def by_eval_set_and_task(deps: list[Deployment]) -> dict[tuple[Any, str], list[Deployment]]:
-    """Deployments with their task's main figure, grouped by the images it was measured on and the task, in
-    first-seen order (one set of COCO images holds a detector's mAP and a segmenter's mIoU)."""
+    """``by_eval_set``'s groups of the task's main figure, each split by task (one set of COCO images holds a
+    detector's mAP and a segmenter's mIoU)."""
     groups: dict[tuple[Any, str], list[Deployment]] = {}
-    for d in deps:
-        if d.score is not None and d.eval_set is not None:
-            groups.setdefault((d.eval_set, d.task), []).append(d)
+    for eval_set, members in by_eval_set(deps, scored=True).items():
+        for d in members:
+            groups.setdefault((eval_set, d.task), []).append(d)
     return groups
 
 
@@ -68,9 +64,9 @@ def _pareto_blocks(deps: list[Deployment], batch: int) -> list[Block]:
     if len({eval_set for eval_set, _ in sets}) > 1:
         out.append(Paragraph(f"These results hold accuracy on {len({s for s, _ in sets})} different evaluation sets; "
                              "a figure on different images is not comparable, so each set has its own frontier."))
-    for (eval_set, task), members in sets.items():
+    for (eval_set, _), members in sets.items():
         front = _pareto_bullets(members, batch)
-        out += [Heading(f"Pareto-optimal deployments at batch {batch} (latency against {_figure(task)} on "
+        out += [Heading(f"Pareto-optimal deployments at batch {batch} (latency against {members[0].figure} on "
                         f"{eval_set.label})", 3),
                 Bullets(front) if front else Paragraph("None: no deployment here has representative, trusted "
                                                        "accuracy (pretrained weights and real images are needed).")]

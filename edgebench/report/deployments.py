@@ -12,6 +12,7 @@ from typing import Any
 
 from edgebench.report.evalsets import EvalSet, eval_set_of, untrusted_reasons
 from edgebench.results.schema import PYTORCH_BASELINE, precision_label
+from edgebench.tasks import FIGURE_NAMES, TASK_FIGURE
 
 LATENCY_STATS = ("p50", "p90", "p99", "mean")
 
@@ -20,13 +21,12 @@ TASK_OF_METRIC = {"map": "detect", "miou": "segment", "depth": "depth"}
 FIDELITY_FIGURE = {"detect": "map", "segment": "miou", "depth": "delta1"}
 TASK_FIGURES = {"classify": ("top1", "top5"), "detect": ("map", "ap50"), "segment": ("miou", "pixel_accuracy"),
                 "depth": ("delta1", "abs_rel")}
-FIGURE_NAMES = {"classify": "top-1", "detect": "mAP", "segment": "mIoU", "depth": "δ1"}  # each task's main figure
 
 
 def figure_name(deps: list["Deployment"]) -> str:
     """The main figure the deployments' accuracy is in ("top-1", "mAP"...), or "accuracy" when tasks mix."""
-    tasks = {d.task for d in deps if d.score is not None}
-    return FIGURE_NAMES[tasks.pop()] if len(tasks) == 1 else "top-1" if not tasks else "accuracy"
+    figures = {d.figure for d in deps if d.score is not None}
+    return figures.pop() if len(figures) == 1 else "top-1" if not figures else "accuracy"
 
 
 def device_of(record: dict[str, Any]) -> str:
@@ -204,6 +204,11 @@ class Deployment:
     @property
     def task(self) -> str:
         return TASK_OF_METRIC.get(self.accuracy.get("metric"), "classify")
+
+    @property
+    def figure(self) -> str:
+        """The name of the task's main figure: top-1, mAP, mIoU or δ1."""
+        return FIGURE_NAMES[TASK_FIGURE[self.task]]
 
     @property
     def score(self) -> float | None:

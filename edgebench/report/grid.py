@@ -31,7 +31,7 @@ def _accuracy_cells(d: Deployment, named: bool = False) -> list[Cell]:
     mark = "" if d.representative else " *"
     interval = d.score_ci
     bounds = f" [{interval[0]:.1f}, {interval[1]:.1f}]" if len(interval) == 2 else ""
-    name = f"{TASK_NAMES[d.task]} " if d.task != "classify" and named else ""
+    name = f"{d.figure} " if d.task != "classify" and named else ""
     published = d.published
     pub = f" (pub. {published[0]:.1f}{' on ' + published[1] if published[1] else ''})" if published else ""
     main = Cell(f"{name}{d.score:.2f}{bounds}{mark}{pub}", d.score)
@@ -90,7 +90,6 @@ _MIXED_HEADERS = ("Task figure{on} [95% CI]", "Second figure{on}", "Δ vs FP32 (
 # Agreement with the model's own FP32 outputs on the same images, labels or not (edgebench.tasks.*.fidelity).
 _FIDELITY_HEADERS = {frozenset({"detect"}): "mAP vs FP32's boxes (pt)", frozenset({"segment"}): "mIoU vs FP32's maps (pt)",
                      frozenset({"depth"}): "δ1 vs FP32's depth (pt)"}
-TASK_NAMES = {"detect": "mAP", "segment": "mIoU", "depth": "δ1"}
 
 
 def _columns(small: int, big: int | None, gpu: bool, on: str,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from edgebench.errors import ConfigError
-from edgebench.report.deployments import FIGURE_NAMES, Deployment, by_device, by_eval_set, deployments, figure_name
+from edgebench.report.deployments import Deployment, by_device, by_eval_set, deployments, figure_name
 from edgebench.report.evalsets import EvalSet, choose_eval_set
 from edgebench.report.runs import all_results, load_runs
 
@@ -108,7 +108,7 @@ def accuracy_drop(deployment: Deployment, eval_set: EvalSet | None = None) -> fl
 def _no_accuracy(deployment: Deployment, eval_set: EvalSet | None) -> str:
     if deployment.score is not None and eval_set is not None and deployment.eval_set != eval_set:
         other = deployment.eval_set.label if deployment.eval_set else "other images"
-        return f"{FIGURE_NAMES[deployment.task]} measured on {other}, not on {eval_set.label}"
+        return f"{deployment.figure} measured on {other}, not on {eval_set.label}"
     return "no accuracy measured"
 
 
@@ -137,7 +137,7 @@ def breaks(deployment: Deployment, constraints: Constraints, *, batch_size: int,
         if top1 is None:
             out.append(_no_accuracy(deployment, eval_set))
         elif top1 < constraints.min_top1 - _EPS:
-            out.append(f"{FIGURE_NAMES[deployment.task]} {_measured(top1, constraints.min_top1)}% < "
+            out.append(f"{deployment.figure} {_measured(top1, constraints.min_top1)}% < "
                        f"{limit_text(constraints.min_top1)}%")
     size = _above("size", deployment.size_mb, constraints.max_size_mb, " MB", "no size measured")
     if size:

@@ -17,15 +17,16 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-# How each constraint reads in words ({stat}: the latency statistic), in the order they are printed.
-_CONSTRAINT_TEXT = (("max_latency_ms", "latency {stat} <= {value} ms"), ("min_top1", "top-1 >= {value}%"),
+# How each constraint reads in words ({stat}: the latency statistic; {figure}: top-1, or a task model's mAP, mIoU,
+# δ1), in the order they are printed.
+_CONSTRAINT_TEXT = (("max_latency_ms", "latency {stat} <= {value} ms"), ("min_top1", "{figure} >= {value}%"),
                     ("max_size_mb", "size <= {value} MB"), ("max_memory_mb", "peak memory <= {value} MB"),
                     ("max_gpu_memory_mb", "GPU memory <= {value} MB"),
-                    ("max_accuracy_drop", "top-1 drop vs FP32 <= {value} pt"))
+                    ("max_accuracy_drop", "{figure} drop vs FP32 <= {value} pt"))
 
 
 def describe_constraints(constraints: Constraints, latency_stat: str, figure: str = "top-1") -> str:
-    parts = [text.format(stat=latency_stat, value=limit_text(getattr(constraints, name))).replace("top-1", figure)
+    parts = [text.format(stat=latency_stat, value=limit_text(getattr(constraints, name)), figure=figure)
              for name, text in _CONSTRAINT_TEXT if getattr(constraints, name) is not None]
     return ", ".join(parts) or "none"
 
