@@ -89,6 +89,26 @@ def _add_output_args(parser: argparse.ArgumentParser, out_help: str, resume_help
     out.add_argument("--seed", type=argtypes.seed, default=0, help="seed of inputs and random weights")
 
 
+def _add_lab_args(parser: argparse.ArgumentParser) -> None:
+    lab = parser.add_argument_group("device lab: measure on boards through labgrid (README, \"A device lab\")")
+    lab.add_argument("--on", action="append", default=[], metavar="TAGS",
+                     help="build here, measure on every board whose labgrid place has these tags, e.g. "
+                     "arch=aarch64,board=jetson-orin (name=PLACE names one board)")
+    lab.add_argument("--store", metavar="URL", help="results store: postgresql://... for a shared lab (default: "
+                     "lab.sqlite in the run folder)")
+    lab.add_argument("--coordinator", metavar="HOST:PORT",
+                     help="labgrid coordinator (default LG_COORDINATOR, else 127.0.0.1:20408)")
+    lab.add_argument("--ssh-key", metavar="FILE", help="private key for the boards (default: ssh's own)")
+    lab.add_argument("--known-hosts", metavar="FILE", help="the boards' host keys (default: ~/.ssh/known_hosts)")
+    lab.add_argument("--accept-new-host-keys", action="store_true",
+                     help="trust a board's host key the first time it is seen (a changed key is still refused)")
+    lab.add_argument("--board-edgebench", metavar="CMD", help="how a board runs edgebench (default: edgebench)")
+    lab.add_argument("--board-data", metavar="DIR", help="the evaluation images' folder on the boards")
+    lab.add_argument("--parallel", type=argtypes.positive_int, metavar="N", help="boards measured at once (default all)")
+    lab.add_argument("--elsewhere", action="store_true", help="with --resume: a lost board's cells go to another "
+                     "board with its tags")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argtypes.OneLineParser(prog="edgebench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("--timeout", type=argtypes.positive_float, metavar="S", help="time limit of one cell's process")
     _add_output_args(run, "run folder (default edgebench-runs/<time>-<suite>)",
                      "finish an interrupted run without redoing finished cells")
+    _add_lab_args(run)
 
     export = sub.add_parser("export", help="write a suite's artifacts (every runtime and precision) into a folder "
                             "that `edgebench run --artifacts` measures on another machine")
@@ -222,6 +243,27 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true",
                         help="print one JSON object for scripts: the machine record, the sensors and the runtimes")
 
+    lab = sub.add_parser("lab", help="the device lab: add boards, show places and holders (labgrid)")
+    lab_sub = lab.add_subparsers(dest="action", required=True)
+    status = lab_sub.add_parser("status", help="places, their tags and holders, waiting reservations, boards that answer")
+    add = lab_sub.add_parser("add", help="add a board: a NetworkService in the exporter's YAML and a place with tags")
+    add.add_argument("name", help="the board's (and its place's) name")
+    add.add_argument("--ssh", required=True, metavar="USER@HOST[:PORT]", help="how the host logs in to the board")
+    add.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="a place tag (repeatable)")
+    add.add_argument("--exporter-config", default="exporter.yaml", metavar="FILE",
+                     help="the exporter's YAML to write (default exporter.yaml)")
+    add.add_argument("--exporter", default="lab", metavar="NAME", help="the exporter's name (-n; default lab)")
+    for action in (status, add):
+        action.add_argument("--coordinator", metavar="HOST:PORT",
+                            help="labgrid coordinator (default LG_COORDINATOR, else 127.0.0.1:20408)")
+    status.add_argument("--ssh-key", metavar="FILE", help="probe each board over SSH with this key")
+    status.add_argument("--known-hosts", metavar="FILE", help="the boards' host keys")
+    status.add_argument("--no-probe", action="store_true", help="do not log in to the boards")
+    board = lab_sub.add_parser("board", help="(on a board; `run --on` starts it over SSH) run and stream result lines")
+    board.add_argument("work", help="the board's folder for this run")
+    board.add_argument("--resume", action="store_true", help="continue the run in WORK/run")
+    board.add_argument("run_args", nargs=argparse.REMAINDER, help="-- then `edgebench run` options")
+
     env = sub.add_parser("env", help="environments of their own for toolchains that conflict with the core")
     env.add_argument("action", choices=("create", "list"))
     env.add_argument("toolchain", nargs="?", help="with create: the toolchain (litert)")
@@ -238,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"run": cmd_run, "optimize": cmd_optimize, "export": cmd_export, "report": cmd_report, "pick": cmd_pick, "list": cmd_list, "doctor": cmd_doctor,
-                    "env": cmd_env}
+                    "env": cmd_env, "lab": cmd_lab}
         return commands[args.command](args)
     except EdgebenchError as exc:
         print(f"edgebench: error: {_flat(str(exc))}", file=sys.stderr)
@@ -355,6 +397,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edgebench.machine.env import usable_cpus
     from edgebench.progress import SweepProgress
 
+    from edgebench.lab.runfolder import is_lab_run
+
+    if args.on or (args.resume and is_lab_run(Path(args.resume))):
+        from edgebench.lab.cli import run_on_lab
+
+        return run_on_lab(args, _run_config, _resolve, run_summary)
+    if args.elsewhere:
+        raise ConfigError("--elsewhere goes with --resume of a lab run (one started with --on)")
     if args.resume:
         from edgebench.pipeline.resume import ignored_flags
 
@@ -512,7 +562,7 @@ def _from_artifacts(config, args: argparse.Namespace):
     from dataclasses import replace
 
     from edgebench.config import PRECISIONS
-    from edgebench.export.bundle import load_manifest
+    from edgebench.export.bundle import load_manifest, shipped_runtimes
     from edgebench.runtimes import expand_runtimes, get_runtime
 
     if config.models or config.suite or config.checkpoint:
@@ -520,8 +570,7 @@ def _from_artifacts(config, args: argparse.Namespace):
     manifest = load_manifest(Path(config.artifacts))
     exported = manifest["config"]
     precisions = config.precisions if args.resume or args.precision else tuple(exported["precisions"])
-    shipped = [r for r in manifest["runtimes"] if any(a["runtime"] == r for m in manifest["models"] for a in m["artifacts"])]
-    runtimes, named = expand_runtimes(config.runtimes) if config.runtimes else (shipped, set())
+    runtimes, named = expand_runtimes(config.runtimes) if config.runtimes else (shipped_runtimes(manifest), set())
     for name in named:
         available = get_runtime(name).availability()
         if not available.ok:
@@ -660,6 +709,12 @@ def _plain(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value)) or "none"
     return "none" if value is None or value == {} else str(value)
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from edgebench.lab.cli import lab_command
+
+    return lab_command(args)
 
 
 def cmd_env(args: argparse.Namespace) -> int:

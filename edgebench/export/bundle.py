@@ -153,5 +153,10 @@ def _check_manifest(manifest: dict[str, Any], folder: Path, path: Path) -> None:
         raise ConfigError(f"{path} is malformed ({type(exc).__name__}: {exc}); {again}") from None
 
 
+def shipped_runtimes(manifest: dict[str, Any]) -> list[str]:
+    """The runtimes a folder holds at least one artifact for: what `run --artifacts` measures by default."""
+    return [r for r in manifest["runtimes"] if any(a["runtime"] == r for m in manifest["models"] for a in m["artifacts"])]
+
+
 def absolute(artifact: dict[str, Any], folder: Path) -> dict[str, Any]:
     return {**artifact, "path": str(Path(folder).resolve() / artifact["path"])}
