@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--no-probe", action="store_true", help="do not log in to the boards")
     board = lab_sub.add_parser("board", help="(on a board; `run --on` starts it over SSH) run and stream result lines")
     board.add_argument("work", help="the board's folder for this run")
-    board.add_argument("--resume", action="store_true", help="continue the run in WORK/run")
+    board.add_argument("--resume", action="store_true", help="continue the run in WORK/run (give it before WORK)")
     board.add_argument("run_args", nargs=argparse.REMAINDER, help="-- then `edgebench run` options")
 
     env = sub.add_parser("env", help="environments of their own for toolchains that conflict with the core")

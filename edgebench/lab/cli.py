@@ -45,6 +45,16 @@ def _ssh_options(args: argparse.Namespace):
                       accept_new=args.accept_new_host_keys)
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a job scheduler, `kill`) stops a lab run as Ctrl-C does: every place released, lines kept."""
+    import signal
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def run_on_lab(args: argparse.Namespace, run_config: Callable[..., Any], resolve: Callable[..., Any],
                summary: Callable[[Path], str]) -> int:
     from edgebench.cli import EXIT_FAILED_CELLS, build_parser
@@ -53,6 +63,7 @@ def run_on_lab(args: argparse.Namespace, run_config: Callable[..., Any], resolve
     from edgebench.lab.runfolder import read_lab
     from edgebench.pipeline.sweep import load_run_config
 
+    _interrupt_on_sigterm()
     if args.resume:
         run_dir = Path(args.resume)
         lab = read_lab(run_dir)
@@ -65,6 +76,7 @@ def run_on_lab(args: argparse.Namespace, run_config: Callable[..., Any], resolve
         if args.elsewhere:
             raise ConfigError("--elsewhere goes with --resume of a lab run")
         tags = fleet.parse_tags(args.on)
+        fleet.check_reachable(coordinator_address(args.coordinator))  # before building, and before a model is read
         config = run_config(args)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path(args.out) if args.out else Path("edgebench-runs") / f"{stamp}-{config.suite_name}-lab"

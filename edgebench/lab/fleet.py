@@ -70,8 +70,7 @@ def start(bundle: Path, run_dir: Path, options: LabOptions, board_args: list[str
           say: Callable[[str], None], build: Callable[[], list[str]]) -> int:
     """A new lab run: ``build()`` the artifacts into ``bundle`` (it returns the cells' keys), pick the boards,
     dispatch. The build comes first: its isolated jobs fork, which gRPC's threads (the coordinator's client)
-    do not survive; a coordinator that is not there is told before it, by a plain connection."""
-    check_reachable(options.coordinator)
+    do not survive; a coordinator that is not there was told before it (``check_reachable``)."""
     keys = build()
     if not keys:
         raise ConfigError(f"nothing was built to measure (reasons in {bundle / 'manifest.json'})")
@@ -197,33 +196,63 @@ class Dispatch:
         self.run_id = lab["run_id"]
         self.stop = threading.Event()
         self.processes: set[subprocess.Popen] = set()
+        self.held: dict[str, str] = {}  # place -> reservation token, while a board thread holds it
         self.lock = threading.Lock()
 
     def run(self, jobs: list[Job]) -> int:
         started = time.monotonic()
         gate = threading.BoundedSemaphore(self.options.parallel or len(jobs))
-        threads = [threading.Thread(target=self._job, args=(job, gate), name=f"board-{job.slot}", daemon=True)
-                   for job in jobs]
+        ended = [threading.Event() for _ in jobs]
+        threads = [threading.Thread(target=self._job, args=(job, gate, end), name=f"board-{job.slot}", daemon=True)
+                   for job, end in zip(jobs, ended)]
         for thread in threads:
             thread.start()
+        # Events, not Thread.join: a join that Ctrl-C interrupts can report a live thread as finished (CPython 3.11).
         try:
-            while any(t.is_alive() for t in threads):
-                for thread in threads:
-                    thread.join(0.2)
+            while not all(e.wait(0.2) for e in ended):
+                pass
         except KeyboardInterrupt:
             self.stop.set()
             with self.lock:
                 for process in self.processes:
                     process.terminate()
-            for thread in threads:
-                thread.join(60)
+            deadline = time.monotonic() + 60
+            for end in ended:
+                end.wait(max(0.0, deadline - time.monotonic()))
+            self._release_left()
             raise
         self.say(f"lab run {self.run_id}: {time.monotonic() - started:.1f} s wall")
         states = [state for _, _, state, _ in self.store.cells(self.run_id)]
         failed = any(r.get("status") == "failed" for r in self.store.results(self.run_id))
         return 0 if all(s == "done" for s in states) and not failed else 1
 
-    def _job(self, job: Job, gate: threading.BoundedSemaphore) -> None:
+    def _started(self, process: subprocess.Popen) -> None:
+        """An SSH process a board thread started: an interrupt terminates it."""
+        with self.lock:
+            self.processes.add(process)
+            if self.stop.is_set():  # interrupted while it started
+                process.terminate()
+
+    def _release_left(self) -> None:
+        """After an interrupt: any place a board thread still holds (it did not finish in time) is released here."""
+        with self.lock:
+            left = dict(self.held)
+        for place, token in left.items():
+            for call in (lambda: self.client.release(place), lambda: self.client.cancel(token)):
+                try:
+                    call()
+                except LabError:
+                    pass
+            self.holds.forget(place)
+            self.say(f"released place {place}")
+
+    def _job(self, job: Job, gate: threading.BoundedSemaphore, ended: threading.Event) -> None:
+        try:
+            self._job_on_board(job, gate)
+        finally:
+            ended.set()
+
+    def _job_on_board(self, job: Job, gate: threading.BoundedSemaphore) -> None:
         with gate:
             if self.stop.is_set():
                 return
@@ -245,12 +274,16 @@ class Dispatch:
         try:
             if not self._wait(place, token):
                 return
+            with self.lock:
+                self.held[place] = token
             self.client.acquire(place)
             self.say(f"{job.slot}: acquired place {place}")
             try:
                 self._measure(job)
             finally:
                 try:
+                    with self.lock:
+                        self.held.pop(place, None)
                     self.client.release(place)
                     self.say(f"{job.slot}: released place {place}")
                 except LabError as exc:
@@ -280,19 +313,21 @@ class Dispatch:
 
     def _measure(self, job: Job) -> None:
         board, opts = job.board, self.options.ssh
-        reason = ship(board, opts, self.bundle, f"{job.work}/bundle")
-        if reason:
+        reason = ship(board, opts, self.bundle, f"{job.work}/bundle", started=self._started)
+        if reason and not self.stop.is_set():
             count = self.store.mark(self.run_id, job.slot, "device-lost", f"copying the artifacts to {board.name} "
                                     f"failed: {reason}")
             self.say(f"{job.slot}: copying the artifacts failed ({reason}); {count} cells marked device-lost")
             return
+        if self.stop.is_set():
+            self.store.mark(self.run_id, job.slot, "pending", "interrupted; finish with --resume")
+            return
         args = [*self.lab["board_args"], "--artifacts", f"{job.work}/bundle", "--device-name", job.slot,
                 "--cache-dir", f"{REMOTE_ROOT}/{board.name}/cache"]
-        command = (f"cd && {self.options.board_edgebench} lab board {remote([job.work])}"
-                   f"{' --resume' if job.resume else ''} -- {remote(args)}")
+        command = (f"cd && {self.options.board_edgebench} lab board{' --resume' if job.resume else ''} "
+                   f"{remote([job.work])} -- {remote(args)}")
         process = ssh(board, opts, command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        with self.lock:
-            self.processes.add(process)
+        self._started(process)
         errors: list[str] = []
         reader = threading.Thread(target=lambda: errors.extend(process.stderr.read().decode(errors="replace").splitlines()),
                                   daemon=True)

@@ -10,6 +10,7 @@ import subprocess
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from edgebench.errors import ConfigError
 
@@ -88,11 +89,14 @@ def probe(board: Board, options: SshOptions, timeout_s: float = 20) -> str | Non
     return last_line(done.stderr) or f"ssh exit status {done.returncode}"
 
 
-def ship(board: Board, options: SshOptions, folder: Path, remote_dir: str, timeout_s: float = 1800) -> str | None:
+def ship(board: Board, options: SshOptions, folder: Path, remote_dir: str, timeout_s: float = 1800,
+         started: Callable[[subprocess.Popen], None] | None = None) -> str | None:
     """Copy ``folder``'s contents into ``remote_dir`` on the board (a tar stream over SSH: the board needs
-    only tar); None when done, else the reason."""
+    only tar); None when done, else the reason. ``started`` is told the SSH process (to stop it on Ctrl-C)."""
     command = f"mkdir -p {shlex.quote(remote_dir)} && tar -x -f - -C {shlex.quote(remote_dir)}"
     process = ssh(board, options, command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if started:
+        started(process)
     try:
         with tarfile.open(fileobj=process.stdin, mode="w|") as archive:
             for item in sorted(Path(folder).iterdir()):

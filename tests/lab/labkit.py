@@ -136,12 +136,16 @@ class Exporter:
 class Postgres:
     """A PostgreSQL server in a temporary folder (initdb, pg_ctl), on a local port; as the postgres user when root."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.port = folder, free_port()
+    def __init__(self) -> None:
+        import tempfile
+
+        # A folder of its own under the system's temporary folder: pytest's are private to their user (0700),
+        # and the server runs as the postgres user when this is root (initdb refuses root).
+        self.folder, self.port = Path(tempfile.mkdtemp(prefix="edgebench-pg-")), free_port()
+        folder = self.folder
         self.data = folder / "data"
-        folder.mkdir(parents=True, exist_ok=True)
         self.as_user: list[str] = []
-        if os.geteuid() == 0:  # initdb refuses root
+        if os.geteuid() == 0:
             shutil.chown(folder, "postgres", "postgres")
             self.as_user = ["runuser", "-u", "postgres", "--"]
         bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip() \
@@ -157,6 +161,7 @@ class Postgres:
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def postgres_missing() -> str | None:
