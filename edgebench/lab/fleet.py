@@ -88,6 +88,7 @@ def start(bundle: Path, run_dir: Path, options: LabOptions, board_args: list[str
         store_at = options.store or SQLITE_FILE
         run_id = f"{run_dir.name}-{uuid.uuid4().hex[:8]}"
         lab = {"run_id": run_id, "store": redacted(store_at), "coordinator": client.address, "on": options.on,
+               "bundle": str(bundle.resolve()),
                "board_args": board_args, "board_edgebench": options.board_edgebench,
                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "boards": {b.name: _entry(b, f"{REMOTE_ROOT}/{b.name}/{run_id}/{b.name}") for b in boards}}
@@ -124,6 +125,8 @@ def resume(run_dir: Path, bundle: Path, options: LabOptions, config_cache: Path,
     """Finish a lab run's unfinished cells: on their own boards, or (``elsewhere``) a lost board's on another
     board with the same tags."""
     lab = read_lab(run_dir)
+    if not (bundle / "manifest.json").is_file():
+        raise ConfigError(f"the artifacts this lab run measures are gone from {bundle}; restore that folder to resume")
     store = open_store(store_location(run_dir, lab))
     client = LabClient(options.coordinator)
     try:
@@ -170,11 +173,12 @@ def _answers(board: Board, options: SshOptions) -> bool:
 
 def _stand_in(client: LabClient, store: LabStore, lab: dict[str, Any], slot: str, entry: dict[str, Any],
               unfinished: list[str], all_keys: set[str], ssh_options: SshOptions, say: Callable[[str], None]) -> Job:
-    """Another board with every tag of the lost one measures its unfinished cells, under the name C-for-A."""
-    tags = {k: v for k, v in entry["tags"].items()}
+    """Another board with the tags the run asked for (--on) measures a lost board's unfinished cells, reported
+    under the name C-for-A: its own device, never passed off as the lost one."""
+    tags = dict(lab["on"])
     candidates = [b for b in client.boards(tags)[0] if b.name != entry["place"] and _answers(b, ssh_options)]
     if not candidates:
-        raise ConfigError(f"no other board answering over SSH has the tags of {entry['place']} "
+        raise ConfigError(f"no other board answering over SSH has the run's tags "
                           f"({', '.join(f'{k}={v}' for k, v in tags.items()) or 'none'}); bring {entry['place']} back")
     board = candidates[0]
     name = f"{board.name}-for-{entry['place']}"
@@ -222,9 +226,12 @@ class Dispatch:
             self._release_left()
             raise
         self.say(f"lab run {self.run_id}: {time.monotonic() - started:.1f} s wall")
-        states = [state for _, _, state, _ in self.store.cells(self.run_id)]
+        cells = self.store.cells(self.run_id)
+        stand_ins = {slot: entry["stands_in_for"] for slot, entry in self.lab["boards"].items() if entry.get("stands_in_for")}
+        covered = {(stand_ins[slot], key) for slot, key, state, _ in cells if slot in stand_ins and state == "done"}
+        unfinished = [c for c in cells if c[2] != "done" and (c[0], c[1]) not in covered]
         failed = any(r.get("status") == "failed" for r in self.store.results(self.run_id))
-        return 0 if all(s == "done" for s in states) and not failed else 1
+        return 1 if unfinished or failed else 0
 
     def _started(self, process: subprocess.Popen) -> None:
         """An SSH process a board thread started: an interrupt terminates it."""

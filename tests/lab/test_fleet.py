@@ -218,3 +218,23 @@ def test_lab_add_writes_the_exporter_config_and_status_shows_the_lab(lab, tmp_pa
     assert rows["lab-a"].rstrip().endswith("yes") and "free" in rows["lab-a"] and "kind=test" in rows["lab-a"]
     bad = run_cli("lab", "add", "x y", "--ssh", "nobody", "--coordinator", lab.coordinator.address)
     assert bad.returncode == 2 and "board name" in bad.stderr
+
+
+def test_resume_elsewhere_measures_a_lost_boards_cells_on_another_board(lab, lab_bundle, tmp_path):
+    """lab-b is refused (its host key is not in the file): its cells are device-lost. `--resume --elsewhere` has
+    lab-a measure them, reported as lab-a-for-lab-b (lab-a's own device, never passed off as lab-b)."""
+    only_a = tmp_path / "known_hosts"
+    only_a.write_text(lab.boards["lab-a"].known_host() + "\n")
+    run = tmp_path / "run"
+    first = run_cli(*lab_run_args(lab, "--on", "kind=test", "--artifacts", str(lab_bundle), "--out", str(run)),
+                    "--known-hosts", str(only_a))
+    assert first.returncode == 1, first.stderr[-3000:]
+    again = run_cli("run", "--resume", str(run), "--elsewhere", *lab.ssh_args(), "--known-hosts", str(only_a))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "goes to lab-a (reported as lab-a-for-lab-b)" in again.stderr.replace("cells go", "goes")
+    states = _states(run)
+    assert {s for (b, _), (s, _) in states.items() if b == "lab-a-for-lab-b"} == {"done"}
+    lost = {why for (b, _), (s, why) in states.items() if b == "lab-b"}
+    assert len(lost) == 1 and "measured on lab-a instead (reported as lab-a-for-lab-b)" in lost.pop()
+    report = run_cli("report", str(run))
+    assert report.returncode == 0 and "lab-a-for-lab-b: b1 p50 (ms)" in report.stdout, report.stderr[-2000:]
