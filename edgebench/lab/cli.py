@@ -75,6 +75,8 @@ def run_on_lab(args: argparse.Namespace, run_config: Callable[..., Any], resolve
     else:
         if args.elsewhere:
             raise ConfigError("--elsewhere goes with --resume of a lab run")
+        if args.device_name:
+            raise ConfigError("--device-name does not go with --on: each board is reported under its place's name")
         tags = fleet.parse_tags(args.on)
         fleet.check_reachable(coordinator_address(args.coordinator))  # before building, and before a model is read
         config = run_config(args)

@@ -102,7 +102,10 @@ def start(bundle: Path, run_dir: Path, options: LabOptions, board_args: list[str
                             work=lab["boards"][board.name]["work"], resume=False))
         say(f"lab run {run_id}: {len(keys)} cells on each of {len(boards)} boards ({', '.join(b.name for b in boards)}); "
             f"store {store.where}")
-        return Dispatch(client, store, holds, options, run_dir, lab, bundle, say).run(jobs)
+        try:
+            return Dispatch(client, store, holds, options, run_dir, lab, bundle, say).run(jobs)
+        finally:
+            store.close()
     finally:
         client.close()
 
@@ -156,6 +159,7 @@ def resume(run_dir: Path, bundle: Path, options: LabOptions, config_cache: Path,
         say(f"resuming lab run {lab['run_id']}: " + ", ".join(f"{j.slot} ({len(j.keys)} cells)" for j in jobs))
         return Dispatch(client, store, holds, options, run_dir, lab, bundle, say).run(jobs)
     finally:
+        store.close()
         client.close()
 
 

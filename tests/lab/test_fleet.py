@@ -180,6 +180,7 @@ def test_a_hostile_board_and_an_unknown_host_key(lab, lab_bundle, tmp_path):
     (["--on", "arch"], "give tags as KEY=VALUE"),
     (["--on", "arch=x", "--coordinator", "127.0.0.1:9"], "no labgrid coordinator answers at 127.0.0.1:9"),
     (["--elsewhere"], "--elsewhere goes with --resume"),
+    (["--on", "arch=x", "--device-name", "x"], "each board is reported under its place's name"),
 ])
 def test_bad_lab_input_is_one_line(args, says, tmp_path):
     done = run_cli("run", "--model", "onnx:missing.onnx", *args, "--out", str(tmp_path / "r"))
