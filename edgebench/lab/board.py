@@ -26,6 +26,7 @@ LOG_FILE = "board.log"
 
 def follow(work: Path, run_args: list[str], resume: bool) -> int:
     work.mkdir(parents=True, exist_ok=True)
+    lock = _take_over(work)  # held until this process ends: one run of a folder at a time
     run_dir = work / "run"
     if resume and (run_dir / "run.json").exists():
         command = ["run", "--resume", str(run_dir)]
@@ -34,6 +35,10 @@ def follow(work: Path, run_args: list[str], resume: bool) -> int:
     with open(work / LOG_FILE, "ab") as log:
         child = subprocess.Popen([sys.executable, "-m", "edgebench", *command], stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True)
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()} {child.pid}\n")
+    lock.flush()
 
     def stop(*_: object) -> None:
         _stop_group(child)
@@ -54,6 +59,35 @@ def follow(work: Path, run_args: list[str], resume: bool) -> int:
         _stop_group(child)
         return 129
     return 0
+
+
+def _take_over(work: Path, wait_s: float = 30):
+    """The folder's lock. If an earlier run of it still holds it (its host went away, but a network split left
+    its SSH session open), that run is stopped first: its finished cells are kept for this one to resume."""
+    import fcntl
+
+    lock = open(work / "board.lock", "a+")
+    for attempt in range(int(wait_s / POLL_S)):
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except BlockingIOError:
+            if attempt == 0 or attempt == int(wait_s / POLL_S) // 2:
+                _stop_earlier(work, signal.SIGTERM if attempt == 0 else signal.SIGKILL)
+            time.sleep(POLL_S)
+    raise SystemExit(f"edgebench lab board: {work} is still in use by an earlier run that does not stop")
+
+
+def _stop_earlier(work: Path, sig: int) -> None:
+    try:
+        wrapper, group = (int(n) for n in (work / "board.lock").read_text().split()[:2])
+    except (OSError, ValueError):
+        return
+    for kill in (lambda: os.kill(wrapper, sig), lambda: os.killpg(group, sig)):
+        try:
+            kill()
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _send_new_lines(path: Path, offset: int, partial: bytes) -> tuple[int, bytes]:

@@ -13,7 +13,7 @@ from edgebench.errors import ConfigError
 # The `edgebench run` options a board's run is given as they were given here (its timing, batches, seed).
 BOARD_FLAGS = ("quick", "warmup", "warmup_duration", "iterations", "duration", "max_duration", "median_ci",
                "sustained", "forks", "host_check", "threads", "timeout", "batch_size", "precision", "seed",
-               "cuda_graphs", "limit", "labels", "class_map")
+               "cuda_graphs", "limit")  # not --labels/--class-map: host paths; the boards' images come with --board-data
 
 
 def _say(text: str) -> None:
@@ -45,14 +45,17 @@ def _ssh_options(args: argparse.Namespace):
                       accept_new=args.accept_new_host_keys)
 
 
-def _interrupt_on_sigterm() -> None:
-    """SIGTERM (a job scheduler, `kill`) stops a lab run as Ctrl-C does: every place released, lines kept."""
+def _interrupt_on_signals() -> None:
+    """Ctrl-C and SIGTERM (a job scheduler, `kill`) stop a lab run: every place released, every line kept. SIGINT
+    is set too: a process started in the background by a shell inherits it ignored, and a lab run must not
+    hold boards past an interrupt."""
     import signal
 
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run_on_lab(args: argparse.Namespace, run_config: Callable[..., Any], resolve: Callable[..., Any],
@@ -63,7 +66,7 @@ def run_on_lab(args: argparse.Namespace, run_config: Callable[..., Any], resolve
     from edgebench.lab.runfolder import read_lab
     from edgebench.pipeline.sweep import load_run_config
 
-    _interrupt_on_sigterm()
+    _interrupt_on_signals()
     if args.resume:
         run_dir = Path(args.resume)
         lab = read_lab(run_dir)

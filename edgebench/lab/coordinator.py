@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from edgebench.errors import ConfigError, EdgebenchError
-from edgebench.lab.ssh import Board
+from edgebench.lab.ssh import Board, board_from
 
 DEFAULT_COORDINATOR = "127.0.0.1:20408"
 CONNECT_TIMEOUT_S = 15.0
@@ -57,7 +57,14 @@ class LabClient:
         self.user = f"{self.session.gethostname()}/{self.session.getuser()}"
 
     def _call(self, coroutine: Any, timeout: float | None = 60.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+        import concurrent.futures
+
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        try:
+            return future.result(timeout)
+        except (TimeoutError, concurrent.futures.TimeoutError):
+            future.cancel()
+            raise LabError(f"the coordinator at {self.address} did not answer within {timeout:.0f} s") from None
 
     def _request(self, method: str, request: Any) -> Any:
         import grpc
@@ -81,9 +88,20 @@ class LabClient:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
     # what the coordinator knows
+    def _snapshot(self) -> tuple[dict[str, Any], list[tuple[tuple[str, str, str, str], Any]]]:
+        """The places and the NetworkService resources, copied on the session's own loop (its updates run there)."""
+        async def copy() -> tuple[dict[str, Any], list]:
+            await self.session.sync_with_coordinator()
+            services = [((exporter, group, resource.cls, name), resource)
+                        for exporter, groups in self.session.resources.items()
+                        for group, resources in groups.items() for name, resource in resources.items()
+                        if resource.cls == "NetworkService"]
+            return dict(self.session.places), services
+
+        return self._call(copy())
+
     def places(self) -> dict[str, Any]:
-        self._call(self.session.sync_with_coordinator())
-        return dict(self.session.places)
+        return self._snapshot()[0]
 
     def reservations(self) -> list[Any]:
         from labgrid.remote.common import Reservation
@@ -94,11 +112,7 @@ class LabClient:
     def boards(self, tags: dict[str, str]) -> tuple[list[Board], list[str]]:
         """The places whose tags include ``tags`` (``name=PLACE`` names one), each with the address of the
         NetworkService it matches; and, for a matching place without one, why it cannot be used."""
-        places = self.places()
-        services = [((exporter, group, resource.cls, name), resource)
-                    for exporter, groups in self.session.resources.items()
-                    for group, resources in groups.items() for name, resource in resources.items()
-                    if resource.cls == "NetworkService"]
+        places, services = self._snapshot()
         found, problems = [], []
         for name, place in sorted(places.items()):
             if any({**place.tags, "name": name}.get(k) != v for k, v in tags.items()):
@@ -109,9 +123,11 @@ class LabClient:
                 why = "its exporter is not connected" if matched else "it matches no NetworkService resource"
                 problems.append(f"place {name}: {why}")
                 continue
-            params = usable[0].params
-            found.append(Board(name=name, address=str(params["address"]), username=str(params["username"]),
-                               port=int(params.get("port") or 22), tags=dict(place.tags)))
+            board, why = board_from(name, usable[0].params, dict(place.tags))
+            if board is None:
+                problems.append(f"place {name}: {why}")
+                continue
+            found.append(board)
         return found, problems
 
     # holding a board
@@ -138,7 +154,8 @@ class LabClient:
         self._request("AcquirePlace", self.pb2.AcquirePlaceRequest(placename=place))
 
     def release(self, place: str) -> None:
-        self._request("ReleasePlace", self.pb2.ReleasePlaceRequest(placename=place))
+        """Release a place this user holds (``fromuser``: a place someone else holds by now is left alone)."""
+        self._request("ReleasePlace", self.pb2.ReleasePlaceRequest(placename=place, fromuser=self.user))
 
     def holder(self, place: str) -> str | None:
         found = self.places().get(place)

@@ -44,11 +44,13 @@ def add_board(client: LabClient, name: str, target: str, tags: dict[str, str], e
 def status(client: LabClient, ssh_options: SshOptions | None) -> str:
     """The lab as a table: one line per place, then the reservations still waiting."""
     places = client.places()
-    boards = {b.name: b for b in client.boards({})[0]}
+    found, problems = client.boards({})
+    boards = {b.name: b for b in found}
+    why_not = {p.split(":", 1)[0].removeprefix("place "): p.split(": ", 1)[1] for p in problems}
     rows = [("place", "tags", "held by", "board", "answers")]
     for name, place in sorted(places.items()):
         board = boards.get(name)
-        address = f"{board.target}:{board.port}" if board else "no exported NetworkService"
+        address = f"{board.target}:{board.port}" if board else why_not.get(name, "no exported NetworkService")
         answers = "-"
         if board and ssh_options is not None:
             answers = probe(board, ssh_options, timeout_s=15) or "yes"

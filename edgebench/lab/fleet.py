@@ -22,8 +22,8 @@ from edgebench.errors import ConfigError
 from edgebench.lab.coordinator import LabClient, LabError
 from edgebench.lab.holds import Holds
 from edgebench.lab.lines import CONTROL, MAX_LINE_BYTES, Rejected, parse_line
-from edgebench.lab.runfolder import read_lab, store_location, write_lab
-from edgebench.lab.ssh import Board, SshOptions, last_line, remote, ship, ssh
+from edgebench.lab.runfolder import check_run, read_lab, store_location, write_lab
+from edgebench.lab.ssh import Board, SshOptions, Tail, last_line, remote, ship, ssh
 from edgebench.lab.store import SQLITE_FILE, LabStore, open_store, redacted
 
 REMOTE_ROOT = "edgebench-lab"  # on each board, in the login user's home
@@ -126,38 +126,52 @@ def check_reachable(address: str) -> None:
 
 def resume(run_dir: Path, bundle: Path, options: LabOptions, config_cache: Path, say: Callable[[str], None]) -> int:
     """Finish a lab run's unfinished cells: on their own boards, or (``elsewhere``) a lost board's on another
-    board with the same tags."""
+    board of the run's tags. Cells a stand-in has finished are not measured again, and a stand-in goes on in
+    its own slot; a board that cannot be reached leaves its cells unfinished and the others go on."""
     lab = read_lab(run_dir)
     if not (bundle / "manifest.json").is_file():
         raise ConfigError(f"the artifacts this lab run measures are gone from {bundle}; restore that folder to resume")
-    store = open_store(store_location(run_dir, lab))
-    client = LabClient(options.coordinator)
+    store = open_store(store_location(run_dir, lab), create=False)
+    try:
+        check_run(store, lab["run_id"])
+        client = LabClient(options.coordinator)
+    except BaseException:
+        store.close()
+        raise
     try:
         holds = Holds(config_cache, client.address)
         holds.release_stale(client, say)
         options = LabOptions(**{**options.__dict__, "board_edgebench": lab["board_edgebench"]})
-        all_keys = {key for _, key, _, _ in store.cells(lab["run_id"])}
-        jobs = []
+        cells = store.cells(lab["run_id"])
+        all_keys = {key for _, key, _, _ in cells}
+        stand_ins = {slot: e["stands_in_for"] for slot, e in lab["boards"].items() if e.get("stands_in_for")}
+        jobs, stuck = [], []
         for slot, entry in list(lab["boards"].items()):
+            if slot in stand_ins.values():
+                continue  # its stand-in's slot carries its unfinished cells
             unfinished = [k for k, state, _ in store.cells(lab["run_id"], slot) if state != "done"]
             if not unfinished:
                 continue
             found, _ = client.boards({"name": entry["place"]})
             board = found[0] if found else None
             if board is not None and (not options.elsewhere or _answers(board, options.ssh)):
-                jobs.append(Job(board=board, slot=slot, keys=unfinished, accept=set(all_keys), work=entry["work"], resume=True))
+                jobs.append(Job(board=board, slot=slot, keys=unfinished, accept=all_keys, work=entry["work"], resume=True))
                 continue
-            if not options.elsewhere:
-                raise ConfigError(f"board {entry['place']} of this run is not in the lab now; bring it back, or "
-                                  "resume with --elsewhere to measure its cells on another board with its tags")
-            job = _stand_in(client, store, lab, slot, entry, unfinished, all_keys, options.ssh, say)
-            jobs.append(job)
-            write_lab(run_dir, lab)
+            try:
+                if not options.elsewhere:
+                    raise ConfigError(f"board {entry['place']} is not in the lab now: its {len(unfinished)} cells stay "
+                                      "unfinished; bring it back, or resume with --elsewhere")
+                jobs.append(_stand_in(client, store, lab, slot, entry, unfinished, all_keys, options.ssh, say))
+                write_lab(run_dir, lab)
+            except ConfigError as exc:
+                say(str(exc))
+                stuck.append(slot)
         if not jobs:
-            say("every cell of this lab run is done; nothing to resume")
-            return 0
+            say("nothing could be resumed" if stuck else "every cell of this lab run is done; nothing to resume")
+            return 1 if stuck else 0
         say(f"resuming lab run {lab['run_id']}: " + ", ".join(f"{j.slot} ({len(j.keys)} cells)" for j in jobs))
-        return Dispatch(client, store, holds, options, run_dir, lab, bundle, say).run(jobs)
+        code = Dispatch(client, store, holds, options, run_dir, lab, bundle, say).run(jobs)
+        return code or (1 if stuck else 0)
     finally:
         store.close()
         client.close()
@@ -178,18 +192,22 @@ def _answers(board: Board, options: SshOptions) -> bool:
 def _stand_in(client: LabClient, store: LabStore, lab: dict[str, Any], slot: str, entry: dict[str, Any],
               unfinished: list[str], all_keys: set[str], ssh_options: SshOptions, say: Callable[[str], None]) -> Job:
     """Another board with the tags the run asked for (--on) measures a lost board's unfinished cells, reported
-    under the name C-for-A: its own device, never passed off as the lost one."""
+    under the name C-for-A: its own device, never passed off as the lost one. The board measures the whole
+    artifacts folder (a run has no cell filter); only the lost cells' lines are kept."""
     tags = dict(lab["on"])
     candidates = [b for b in client.boards(tags)[0] if b.name != entry["place"] and _answers(b, ssh_options)]
     if not candidates:
         raise ConfigError(f"no other board answering over SSH has the run's tags "
                           f"({', '.join(f'{k}={v}' for k, v in tags.items()) or 'none'}); bring {entry['place']} back")
     board = candidates[0]
-    name = f"{board.name}-for-{entry['place']}"
+    name = f"{board.name}-for-{slot}"
+    number = 2
+    while name in lab["boards"]:
+        name, number = f"{board.name}-for-{slot}-{number}", number + 1
     lab["boards"][name] = _entry(board, f"{REMOTE_ROOT}/{board.name}/{lab['run_id']}/{name}", stands_in_for=slot)
     store.plan(lab["run_id"], name, unfinished)
-    store.mark(lab["run_id"], slot, "device-lost", f"{entry['place']} did not come back; measured on {board.name} "
-               f"instead (reported as {name})")
+    store.mark(lab["run_id"], slot, "device-lost", f"{entry['place']} did not come back; its cells go to "
+               f"{board.name} instead (reported as {name})")
     say(f"{entry['place']} does not answer: its {len(unfinished)} unfinished cells go to {board.name} (reported as {name})")
     return Job(board=board, slot=name, keys=unfinished, accept=set(all_keys), work=lab["boards"][name]["work"], resume=False)
 
@@ -249,13 +267,13 @@ class Dispatch:
         with self.lock:
             left = dict(self.held)
         for place, token in left.items():
-            for call in (lambda: self.client.release(place), lambda: self.client.cancel(token)):
-                try:
-                    call()
-                except LabError:
-                    pass
-            self.holds.forget(place)
-            self.say(f"released place {place}")
+            try:
+                self.client.release(place)
+                self.client.cancel(token)
+                self.holds.forget(token)
+                self.say(f"released place {place}")
+            except LabError as exc:
+                self.say(f"could not release place {place} ({exc}); the next edgebench run on this host releases it")
 
     def _job(self, job: Job, gate: threading.BoundedSemaphore, ended: threading.Event) -> None:
         try:
@@ -282,29 +300,37 @@ class Dispatch:
         place = job.board.name
         token = self.client.reserve({"name": place})
         self.holds.record(place, token, self.run_dir)
+        released = True  # nothing is acquired yet
         try:
             if not self._wait(place, token):
                 return
+            self.client.acquire(place)
+            released = False
             with self.lock:
                 self.held[place] = token
-            self.client.acquire(place)
             self.say(f"{job.slot}: acquired place {place}")
             try:
                 self._measure(job)
             finally:
-                try:
-                    with self.lock:
-                        self.held.pop(place, None)
-                    self.client.release(place)
-                    self.say(f"{job.slot}: released place {place}")
-                except LabError as exc:
-                    self.say(f"{job.slot}: could not release place {place}: {exc}")
+                released = self._release(job.slot, place)
         finally:
-            try:
-                self.client.cancel(token)
-            except LabError:
-                pass
-            self.holds.forget(place)
+            if released:  # else the hold file stays: the next start on this host releases the place
+                try:
+                    self.client.cancel(token)
+                except LabError:
+                    pass
+                self.holds.forget(token)
+
+    def _release(self, slot: str, place: str) -> bool:
+        with self.lock:
+            self.held.pop(place, None)
+        try:
+            self.client.release(place)
+        except LabError as exc:
+            self.say(f"{slot}: could not release place {place} ({exc}); the next edgebench run on this host releases it")
+            return False
+        self.say(f"{slot}: released place {place}")
+        return True
 
     def _wait(self, place: str, token: str) -> bool:
         """Until the coordinator allocates the place to our reservation (False: stopped first)."""
@@ -339,16 +365,41 @@ class Dispatch:
                    f"{remote([job.work])} -- {remote(args)}")
         process = ssh(board, opts, command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._started(process)
-        errors: list[str] = []
-        reader = threading.Thread(target=lambda: errors.extend(process.stderr.read().decode(errors="replace").splitlines()),
-                                  daemon=True)
-        reader.start()
+        errors = Tail(process.stderr)
+        try:
+            closing, stored, rejected = self._receive(job, process)
+        finally:  # whatever happened here, the SSH session (and with it the board's run) ends with this job
+            try:
+                process.wait(30)  # the board sent its last line: its run is ending
+            except subprocess.TimeoutExpired:
+                process.terminate()
+                process.wait(30)
+            with self.lock:
+                self.processes.discard(process)
+        if self.stop.is_set():
+            self.store.mark(self.run_id, job.slot, "pending", "interrupted; finish with --resume")
+        elif closing is None:
+            why = last_line(errors.text()) or f"ssh exit status {process.returncode}"
+            count = self.store.mark(self.run_id, job.slot, "device-lost",
+                                    f"{board.name} dropped at {datetime.now(timezone.utc):%H:%M:%S} UTC ({why}); "
+                                    f"finish with edgebench run --resume {self.run_dir}")
+            self.say(f"{job.slot}: lost ({why}); kept {stored} cells, {count} marked device-lost")
+        else:
+            tail = last_line(closing["tail"])
+            count = self.store.mark(self.run_id, job.slot, "failed", f"the board's edgebench ended (exit "
+                                    f"{closing['code']}) without this cell: {tail}", job.keys)
+            ended = f"{count} cells missing ({tail})" if count else "all cells in"
+            self.say(f"{job.slot}: done, {stored} new lines stored, {ended}"
+                     + (f", {rejected} lines rejected" if rejected else ""))
+
+    def _receive(self, job: Job, process: subprocess.Popen) -> tuple[dict[str, Any] | None, int, int]:
+        """Store each line the board sends as it comes: (its closing line or None, lines stored, lines rejected)."""
         closing, stored, rejected = None, 0, 0
         wanted = set(job.keys)
         while True:
             raw = process.stdout.readline(MAX_LINE_BYTES + 1)
             if not raw:
-                break
+                return closing, stored, rejected
             if not raw.endswith(b"\n") and len(raw) > MAX_LINE_BYTES:
                 while raw and not raw.endswith(b"\n"):  # the rest of an over-long line is not read into memory
                     raw = process.stdout.readline(MAX_LINE_BYTES)
@@ -364,22 +415,3 @@ class Dispatch:
             elif value["key"] in wanted and self.store.add_result(self.run_id, job.slot, value):
                 stored += 1
                 self.say(f"{job.slot}: {value['key']} {value['status']}")
-        process.wait()
-        reader.join(5)
-        with self.lock:
-            self.processes.discard(process)
-        if self.stop.is_set():
-            self.store.mark(self.run_id, job.slot, "pending", "interrupted; finish with --resume")
-        elif closing is None:
-            why = last_line("\n".join(errors)) or f"ssh exit status {process.returncode}"
-            count = self.store.mark(self.run_id, job.slot, "device-lost",
-                                    f"{board.name} dropped at {datetime.now(timezone.utc):%H:%M:%S} UTC ({why}); "
-                                    f"finish with edgebench run --resume {self.run_dir}")
-            self.say(f"{job.slot}: lost ({why}); kept {stored} cells, {count} marked device-lost")
-        else:
-            tail = last_line(closing["tail"])
-            count = self.store.mark(self.run_id, job.slot, "failed", f"the board's edgebench ended (exit "
-                                    f"{closing['code']}) without this cell: {tail}", job.keys)
-            ended = f"{count} cells missing ({tail})" if count else "all cells in"
-            self.say(f"{job.slot}: done, {stored} new lines stored, {ended}"
-                     + (f", {rejected} lines rejected" if rejected else ""))

@@ -1,10 +1,11 @@
 """Which places this host's edgebench runs hold, so that a run killed with its host leaves none held.
 
-A run writes one small file per place it reserves (process id and start time, the reservation, its
-run folder) and removes it when it lets the place go. The next run on this host reads them: a place
-whose holder process is gone is released and its reservation cancelled, with a line saying so. A
-place held by a run that is still alive is left alone (that run is waited for like any other holder),
-as is a place this user acquired by hand with labgrid-client.
+A run writes one small file per reservation it makes (process id and start time, the place, the
+reservation's token, its run folder) and removes it once the place is released. The next run on this
+host reads them: when the holder process is gone, its reservation is cancelled and, if the place is
+still acquired by this user under that very reservation, released, with a line saying so. A place held
+by a run that is still alive is left alone (that run is waited for like any other holder), as is a
+place this user acquired by hand with labgrid-client, or one that another reservation holds by now.
 """
 from __future__ import annotations
 
@@ -36,15 +37,15 @@ class Holds:
     def __init__(self, cache: Path, coordinator: str) -> None:
         self.folder = Path(cache) / "lab" / "holds" / slug(coordinator)
 
-    def _file(self, place: str) -> Path:
-        return self.folder / f"{slug(place)}.json"
+    def _file(self, token: str) -> Path:
+        return self.folder / f"{slug(token)}.json"
 
     def record(self, place: str, token: str, run_dir: Path) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._file(place).write_text(json.dumps({**_me(), "place": place, "token": token, "run": str(run_dir)}))
+        self._file(token).write_text(json.dumps({**_me(), "place": place, "token": token, "run": str(run_dir)}))
 
-    def forget(self, place: str) -> None:
-        self._file(place).unlink(missing_ok=True)
+    def forget(self, token: str) -> None:
+        self._file(token).unlink(missing_ok=True)
 
     def release_stale(self, client: LabClient, say: Callable[[str], None]) -> list[str]:
         """Release the places held (and cancel the reservations made) by runs of this host that are gone."""
@@ -61,15 +62,16 @@ class Holds:
                 continue
             if _alive(holder):
                 continue
-            try:
-                client.cancel(str(holder.get("token", "")))
-            except LabError:
-                pass  # expired already
+            token = str(holder.get("token", ""))
             place = places.get(name)
-            if place is not None and place.acquired == client.user:
-                client.release(name)
-                say(f"released place {name}: held by an edgebench run that is gone (pid {holder.get('pid')}, "
-                    f"run {holder.get('run')}; resume it with --resume)")
-                released.append(name)
+            try:
+                if place is not None and place.acquired == client.user and place.reservation == token:
+                    client.release(name)
+                    say(f"released place {name}: held by an edgebench run that is gone (pid {holder.get('pid')}, "
+                        f"run {holder.get('run')}; resume it with --resume)")
+                    released.append(name)
+                client.cancel(token)
+            except LabError:
+                pass  # the reservation expired already; the place is not ours any more
             path.unlink(missing_ok=True)
         return released

@@ -41,14 +41,28 @@ def store_location(run_dir: Path, lab: dict[str, Any]) -> str:
     return store if "://" in store else str(Path(run_dir) / store)
 
 
+def check_run(store: Any, run_id: str) -> None:
+    """A store that does not hold the run lab.json names is refused (a new, empty one would read as no results)."""
+    import sqlite3
+
+    try:
+        found = store.run_meta(run_id) is not None
+    except sqlite3.Error:  # an SQLite file without the lab's tables
+        found = False
+    if not found:
+        raise ConfigError(f"the store {store.where} holds no lab run {run_id}; lab.json and its store do not belong "
+                          "together: restore the store this run wrote")
+
+
 def lab_results(run_dir: Path) -> list[dict[str, Any]]:
     """Every record of a lab run: the boards' result lines, and a failed row for each cell not received."""
     from edgebench.lab.store import open_store
     from edgebench.results.schema import SCHEMA_VERSION
 
     lab = read_lab(run_dir)
-    store = open_store(store_location(run_dir, lab))
+    store = open_store(store_location(run_dir, lab), create=False, read_only=True)
     try:
+        check_run(store, lab["run_id"])
         records = store.results(lab["run_id"])
         for board, key, state, reason in store.cells(lab["run_id"]):
             if state == "done":

@@ -5,9 +5,11 @@ board's shell; what comes back is read as data (``edgebench.lab.lines``), never 
 """
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import tarfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,6 +31,24 @@ class Board:
     @property
     def target(self) -> str:
         return f"{self.username}@{self.address}"
+
+
+# What a board's address may be: the exporter's YAML is not trusted to keep an ssh option (-oProxyCommand=...)
+# out of a user or host name, since the coordinator takes resources from any exporter that reaches it.
+_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_HOST = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[?[0-9A-Fa-f:.]+\]?)$")
+
+
+def board_from(name: str, params: dict, tags: dict[str, str]) -> tuple[Board | None, str]:
+    """A board from a NetworkService's parameters, or None and why they cannot be used."""
+    address, user, port = params.get("address"), params.get("username"), params.get("port") or 22
+    if not isinstance(address, str) or not _HOST.match(address):
+        return None, f"its NetworkService address {str(address)[:40]!r} is not a host name or IP address"
+    if not isinstance(user, str) or not _USER.match(user):
+        return None, f"its NetworkService username {str(user)[:40]!r} is not a plain user name"
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        return None, f"its NetworkService port {str(port)[:20]!r} is not a port number"
+    return Board(name=name, address=address.strip("[]"), username=user, port=port, tags=tags), ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,12 +80,12 @@ class SshOptions:
             options["UserKnownHostsFile"] = str(self.known_hosts)
         if self.key is not None:
             options["IdentitiesOnly"] = "yes"
-        words = ["ssh", "-T", "-p", str(board.port)]
+        words = ["ssh", "-T", "-p", str(board.port), "-l", board.username]
         for name, value in options.items():
             words += ["-o", f"{name}={value}"]
         if self.key is not None:
             words += ["-i", str(self.key)]
-        return words + [board.target, "--"]
+        return words + ["--", board.address]  # after --, nothing a board's entry holds is read as an option
 
 
 def remote(words: list[str]) -> str:
@@ -74,7 +94,32 @@ def remote(words: list[str]) -> str:
 
 
 def ssh(board: Board, options: SshOptions, command: str, **popen) -> subprocess.Popen:
-    return subprocess.Popen([*options.words(board), command], **popen)
+    """An SSH process in a session of its own: a Ctrl-C in the terminal reaches edgebench, which stops it (a
+    board is never read as lost because its SSH process got the Ctrl-C first)."""
+    return subprocess.Popen([*options.words(board), command], start_new_session=True, **popen)
+
+
+class Tail:
+    """The last ``limit`` bytes a stream wrote, read in a thread (a board's messages never fill memory, and
+    a pipe nobody reads never stalls the process writing it)."""
+
+    def __init__(self, stream, limit: int = 16384) -> None:
+        self.data, self.limit = b"", limit
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream) -> None:
+        for chunk in iter(lambda: stream.read(4096), b""):
+            self.data = (self.data + chunk)[-self.limit:]
+
+    def text(self, timeout: float = 5) -> str:
+        self.thread.join(timeout)
+        return printable(self.data.decode(errors="replace"))
+
+
+def printable(text: str) -> str:
+    """A board's text as it may be shown and stored: no control characters (terminal escapes, NUL)."""
+    return "".join(c if c.isprintable() or c == "\n" else " " for c in text)
 
 
 def probe(board: Board, options: SshOptions, timeout_s: float = 20) -> str | None:
@@ -86,7 +131,7 @@ def probe(board: Board, options: SshOptions, timeout_s: float = 20) -> str | Non
         return f"no answer within {timeout_s:.0f} s"
     if done.returncode == 0:
         return None
-    return last_line(done.stderr) or f"ssh exit status {done.returncode}"
+    return last_line(printable(done.stderr[-4000:])) or f"ssh exit status {done.returncode}"
 
 
 def ship(board: Board, options: SshOptions, folder: Path, remote_dir: str, timeout_s: float = 1800,
@@ -95,6 +140,7 @@ def ship(board: Board, options: SshOptions, folder: Path, remote_dir: str, timeo
     only tar); None when done, else the reason. ``started`` is told the SSH process (to stop it on Ctrl-C)."""
     command = f"mkdir -p {shlex.quote(remote_dir)} && tar -x -f - -C {shlex.quote(remote_dir)}"
     process = ssh(board, options, command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    errors = Tail(process.stderr)
     if started:
         started(process)
     try:
@@ -107,15 +153,14 @@ def ship(board: Board, options: SshOptions, folder: Path, remote_dir: str, timeo
         process.stdin.close()
     except OSError:
         pass
-    process.stdin = None  # closed: communicate() only waits and reads ssh's messages
     try:
-        _, err = process.communicate(timeout=timeout_s)
+        process.wait(timeout_s)
     except subprocess.TimeoutExpired:
         process.kill()
         return f"copying the artifacts took over {timeout_s:.0f} s"
     if process.returncode == 0:
         return None
-    return last_line(err.decode(errors="replace")) or f"ssh exit status {process.returncode}"
+    return last_line(errors.text()) or f"ssh exit status {process.returncode}"
 
 
 def last_line(text: str) -> str:

@@ -53,10 +53,10 @@ class LabStore:
 
     placeholder = "?"
 
-    def __init__(self, connection: Any, where: str) -> None:
+    def __init__(self, connection: Any, where: str, make_tables: bool = True) -> None:
         self.connection, self.where = connection, where
         self.lock = threading.Lock()
-        for statement in _TABLES:
+        for statement in _TABLES if make_tables else ():
             self._execute(statement)
 
     def _execute(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
@@ -118,7 +118,7 @@ class LabStore:
                              (run_id,))
 
     def results(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self._execute("SELECT record FROM lab_results WHERE run_id = ? ORDER BY received, board, key", (run_id,))
+        rows = self._execute("SELECT record FROM lab_results WHERE run_id = ? ORDER BY board, received, key", (run_id,))
         return [json.loads(row[0]) for row in rows]
 
     def close(self) -> None:
@@ -129,9 +129,12 @@ class PostgresStore(LabStore):
     placeholder = "%s"
 
 
-def open_store(location: str | Path) -> LabStore:
-    """The store at ``location``: a PostgreSQL URL, or an SQLite file (made, in WAL mode, if new)."""
+def open_store(location: str | Path, create: bool = True, read_only: bool = False) -> LabStore:
+    """The store at ``location``: a PostgreSQL URL, or an SQLite file (made, in WAL mode, if new and ``create``).
+    ``read_only`` (a report): nothing is made or written, so a copied run folder on a read-only disk reads too."""
     location = str(location)
+    fix = ("check its address; the password comes from PGPASSWORD or ~/.pgpass" if is_database_url(location)
+           else "restore the file, or give --store a writable file or a PostgreSQL URL")
     if is_database_url(location):
         try:
             import psycopg
@@ -141,14 +144,18 @@ def open_store(location: str | Path) -> LabStore:
             connection = psycopg.connect(location, connect_timeout=10)
         except psycopg.Error as exc:
             message = " ".join(str(exc).split())
-            raise ConfigError(f"cannot open the store {redacted(location)}: {message}; check --store (host, "
-                              "port, database, user; the password from PGPASSWORD or ~/.pgpass)") from None
-        return PostgresStore(connection, redacted(location))
+            raise ConfigError(f"cannot open the store {redacted(location)}: {message}; {fix}") from None
+        return PostgresStore(connection, redacted(location), make_tables=not read_only)
     path = Path(location.removeprefix("sqlite:///"))
+    if not create and not path.is_file():
+        raise ConfigError(f"the store {path} is missing; {fix}")
     try:
-        connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")  # a line the host acknowledged survives a host crash
+        if read_only:
+            connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")  # a line the host acknowledged survives a host crash
     except sqlite3.Error as exc:
-        raise ConfigError(f"cannot open the store {path}: {exc}; give --store a writable file or a PostgreSQL URL") from None
-    return LabStore(connection, str(path))
+        raise ConfigError(f"cannot open the store {path}: {exc}; {fix}") from None
+    return LabStore(connection, str(path), make_tables=not read_only)

@@ -49,8 +49,8 @@ def _holders(lab) -> dict[str, str | None]:
     from edgebench.lab.coordinator import LabClient
 
     client = LabClient(lab.coordinator.address)
-    try:
-        return {name: place.acquired for name, place in client.places().items()}
+    try:  # the two boards (another test adds places that no exporter offers)
+        return {name: place.acquired for name, place in client.places().items() if name in lab.boards}
     finally:
         client.close()
 
@@ -215,7 +215,7 @@ def test_lab_add_writes_the_exporter_config_and_status_shows_the_lab(lab, tmp_pa
                     "--known-hosts", str(lab.known_hosts))
     assert shown.returncode == 0, shown.stderr[-2000:]
     rows = {line.split()[0]: line for line in shown.stdout.splitlines() if line.startswith("lab-")}
-    assert "arch=aarch64,board=rpi5" in rows["lab-c"] and "no exported NetworkService" in rows["lab-c"]
+    assert "arch=aarch64,board=rpi5" in rows["lab-c"] and "matches no NetworkService" in rows["lab-c"]
     assert rows["lab-a"].rstrip().endswith("yes") and "free" in rows["lab-a"] and "kind=test" in rows["lab-a"]
     bad = run_cli("lab", "add", "x y", "--ssh", "nobody", "--coordinator", lab.coordinator.address)
     assert bad.returncode == 2 and "board name" in bad.stderr
@@ -236,6 +236,36 @@ def test_resume_elsewhere_measures_a_lost_boards_cells_on_another_board(lab, lab
     states = _states(run)
     assert {s for (b, _), (s, _) in states.items() if b == "lab-a-for-lab-b"} == {"done"}
     lost = {why for (b, _), (s, why) in states.items() if b == "lab-b"}
-    assert len(lost) == 1 and "measured on lab-a instead (reported as lab-a-for-lab-b)" in lost.pop()
+    assert len(lost) == 1 and "its cells go to lab-a instead (reported as lab-a-for-lab-b)" in lost.pop()
     report = run_cli("report", str(run))
     assert report.returncode == 0 and "lab-a-for-lab-b: b1 p50 (ms)" in report.stdout, report.stderr[-2000:]
+    twice = run_cli("run", "--resume", str(run), "--elsewhere", *lab.ssh_args(), "--known-hosts", str(only_a))
+    assert twice.returncode == 0 and "nothing to resume" in twice.stderr, twice.stderr[-2000:]
+
+
+def test_an_exporter_entry_cannot_smuggle_an_ssh_option(lab, lab_bundle, tmp_path):
+    """The coordinator takes resources from any exporter: a NetworkService whose user name is an ssh option
+    (-oProxyCommand=...) is not used, and nothing of it runs."""
+    import labkit
+
+    from edgebench.lab.coordinator import LabClient
+
+    marker = tmp_path / "ran"
+    config = tmp_path / "evil.yaml"
+    config.write_text(f"evil:\n  NetworkService:\n    address: 127.0.0.1\n    username: '-oProxyCommand=touch {marker}'\n"
+                      f"    port: {lab.boards['lab-a'].port}\n")
+    exporter = labkit.Exporter(lab.coordinator, config, "evil")
+    client = LabClient(lab.coordinator.address)
+    try:
+        client.add_place("lab-evil", "evil/evil/NetworkService", {"kind": "evil"})
+        _wait_for(lambda: any("lab-evil" in p for p in client.boards({"kind": "evil"})[1]), "the exporter's entry")
+    finally:
+        client.close()
+    try:
+        done = run_cli(*lab_run_args(lab, "--on", "kind=evil", "--artifacts", str(lab_bundle), "--out",
+                                     str(tmp_path / "run")))
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert "not used: place lab-evil: its NetworkService username '-oProxyCommand=" in done.stderr
+        assert "is not a plain user name" in done.stderr and not marker.exists()
+    finally:
+        exporter.stop()

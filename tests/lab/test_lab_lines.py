@@ -19,8 +19,8 @@ def record(**fields) -> dict:
 
 def test_a_result_line_of_a_planned_cell_is_accepted():
     assert parse_line(json.dumps(record()).encode(), "board-1", {KEY})["key"] == KEY
-    closing = parse_line(b'{"edgebench_lab": "exit", "code": 1, "tail": "x"}', "board-1", set())
-    assert closing == {"edgebench_lab": "exit", "code": 1, "tail": "x"}
+    closing = parse_line(b'{"edgebench_lab": "exit", "code": 1, "tail": "x\\u001b[2Jy"}', "board-1", set())
+    assert closing == {"edgebench_lab": "exit", "code": 1, "tail": "x [2Jy"}  # no terminal escape reaches the screen
 
 
 @pytest.mark.parametrize("line, why", [
@@ -34,6 +34,11 @@ def test_a_result_line_of_a_planned_cell_is_accepted():
     (json.dumps(record(environment={"device": "board-2"})).encode(), "measured on 'board-2'"),
     (b'{"edgebench_lab": "exit", "code": "0; reboot"}', "without an exit code"),
     (b"{" + b" " * MAX_LINE_BYTES + b"}", "more than a result line ever is"),
+    (b"[" * 100000 + b"]" * 100000, "not a JSON line"),  # deeper than the parser's recursion
+    (b'{"key": ' + b"9" * 5000 + b"}", "not a JSON line"),  # more digits than Python converts
+    (json.dumps(record(size_mb=float("nan"))).encode(), "size_mb not a finite non-negative number"),
+    (json.dumps(record(status="ok", latency_ms={"p50": -1.0, "p90": 1, "p99": 1, "mean": 1})).encode(),
+     "latency p50 not a finite"),
 ])
 def test_anything_else_is_rejected_with_the_board_named(line, why):
     with pytest.raises(Rejected, match="board board-1 sent a line that is not stored") as caught:
