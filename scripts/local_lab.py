@@ -4,7 +4,9 @@ Starts BOARDS OpenSSH servers on local ports (each pinned with taskset to the CP
 coordinator and exporter on localhost with one place per board (tags: --tags, and cpu=N), runs each
 --command as `edgebench COMMAND <lab options>`, and stops everything. With --kill-board, the first command
 runs in the background until that board has sent --after result lines, the board is unplugged (its sshd and
-everything under it killed), the command ends, the board is started again, and the next commands run.
+everything under it killed), the command ends, the board is started again, and the next commands run. With
+--kill-host, the first command itself is killed (SIGKILL, with its ssh sessions) once the boards have sent --after
+lines, and the places held then and at the end are shown.
 
   python scripts/local_lab.py --boards 3 --cpus 0,1,1 --tags kind=local \\
       --command "run --on kind=local --suite quick --quick --out /tmp/lab-run"
@@ -15,7 +17,9 @@ known_hosts, exporter.yaml, logs) are in --folder.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -35,6 +39,16 @@ def done_lines(run_dir: Path, board: str) -> int:
         return 0
 
 
+def held(lab: labkit.Lab) -> dict[str, str | None]:
+    from edgebench.lab.coordinator import LabClient
+
+    client = LabClient(lab.coordinator.address)
+    try:
+        return {name: place.acquired for name, place in sorted(client.places().items())}
+    finally:
+        client.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--boards", type=int, default=3)
@@ -43,7 +57,10 @@ def main() -> int:
     parser.add_argument("--folder", default="/tmp/edgebench-local-lab")
     parser.add_argument("--command", action="append", default=[], help="an edgebench command line (repeatable)")
     parser.add_argument("--kill-board", metavar="NAME", help="unplug this board during the first command")
-    parser.add_argument("--after", type=int, default=1, help="... once it has sent this many result lines")
+    parser.add_argument("--kill-host", action="store_true",
+                        help="kill the first command (the host: SIGKILL to it and its ssh sessions) instead")
+    parser.add_argument("--after", type=int, default=1, help="... once the board (or, with --kill-host, all boards) "
+                        "has sent this many result lines")
     args = parser.parse_args()
     why = labkit.missing()
     if why:
@@ -60,7 +77,17 @@ def main() -> int:
         for number, command in enumerate(args.command):
             words = [sys.executable, "-m", "edgebench", *shlex.split(command), *lab.ssh_args()]
             started = time.monotonic()
-            if number == 0 and args.kill_board:
+            if number == 0 and args.kill_host:
+                out = Path(shlex.split(command)[shlex.split(command).index("--out") + 1])
+                process = subprocess.Popen(words, start_new_session=True)
+                while sum(done_lines(out, n) for n in names) < args.after and process.poll() is None:
+                    time.sleep(0.2)
+                print(f"local_lab: killing the host (SIGKILL to its process group) after "
+                      f"{sum(done_lines(out, n) for n in names)} lines", file=sys.stderr, flush=True)
+                os.killpg(process.pid, signal.SIGKILL)
+                code = process.wait()
+                print(f"local_lab: places held now: {held(lab)}", file=sys.stderr, flush=True)
+            elif number == 0 and args.kill_board:
                 out = Path(shlex.split(command)[shlex.split(command).index("--out") + 1])
                 process = subprocess.Popen(words)
                 while done_lines(out, args.kill_board) < args.after and process.poll() is None:
@@ -75,6 +102,8 @@ def main() -> int:
                 code = subprocess.run(words).returncode
             print(f"local_lab: `edgebench {command}` exit {code}, {time.monotonic() - started:.1f} s",
                   file=sys.stderr, flush=True)
+        if args.kill_host:
+            print(f"local_lab: places held at the end: {held(lab)}", file=sys.stderr, flush=True)
     finally:
         lab.stop()
     return code

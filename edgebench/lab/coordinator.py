@@ -29,6 +29,18 @@ def coordinator_address(given: str | None) -> str:
     return given or os.environ.get("LG_COORDINATOR") or DEFAULT_COORDINATOR
 
 
+def check_reachable(address: str) -> None:
+    """A coordinator that accepts no connection is refused in one line before anything is built."""
+    import socket
+
+    host, _, port = address.rpartition(":") if ":" in address else (address, "", "20408")
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port or 20408)), timeout=5).close()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"no labgrid coordinator answers at {address} ({exc}); start one (labgrid-coordinator "
+                          f"-l {DEFAULT_COORDINATOR}) or give --coordinator HOST:PORT") from None
+
+
 class LabClient:
     def __init__(self, address: str) -> None:
         try:
@@ -39,6 +51,7 @@ class LabClient:
             raise ConfigError(INSTALL) from None
         self.pb2 = labgrid_coordinator_pb2
         self.address = proxymanager.get_grpc_address(address, default_port=20408)
+        check_reachable(self.address)  # at once, not after gRPC's connection attempts
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="labgrid-client", daemon=True)
         self.thread.start()

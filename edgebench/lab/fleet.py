@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgebench.errors import ConfigError
-from edgebench.lab.coordinator import LabClient, LabError
+from edgebench.lab.coordinator import LabClient, LabError, check_reachable
 from edgebench.lab.holds import Holds
 from edgebench.lab.lines import CONTROL, MAX_LINE_BYTES, Rejected, parse_line
 from edgebench.lab.runfolder import check_run, read_lab, store_location, write_lab
@@ -108,20 +108,6 @@ def start(bundle: Path, run_dir: Path, options: LabOptions, board_args: list[str
             store.close()
     finally:
         client.close()
-
-
-def check_reachable(address: str) -> None:
-    """A coordinator that accepts no connection is refused in one line before anything is built."""
-    import socket
-
-    from edgebench.lab.coordinator import DEFAULT_COORDINATOR
-
-    host, _, port = address.rpartition(":") if ":" in address else (address, "", "20408")
-    try:
-        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port or 20408)), timeout=5).close()
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"no labgrid coordinator answers at {address} ({exc}); start one (labgrid-coordinator "
-                          f"-l {DEFAULT_COORDINATOR}) or give --coordinator HOST:PORT") from None
 
 
 def resume(run_dir: Path, bundle: Path, options: LabOptions, config_cache: Path, say: Callable[[str], None]) -> int:

@@ -185,6 +185,8 @@ def test_a_hostile_board_and_an_unknown_host_key(lab, lab_bundle, tmp_path):
 def test_bad_lab_input_is_one_line(args, says, tmp_path):
     done = run_cli("run", "--model", "onnx:missing.onnx", *args, "--out", str(tmp_path / "r"))
     assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
+    status = run_cli("lab", "status", "--coordinator", "127.0.0.1:9")
+    assert status.returncode == 2 and "no labgrid coordinator answers at 127.0.0.1:9" in status.stderr, status.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
