@@ -62,7 +62,7 @@ def run_on_lab(args: argparse.Namespace, run_config: Callable[..., Any], resolve
                summary: Callable[[Path], str]) -> int:
     from edgebench.cli import EXIT_FAILED_CELLS, build_parser
     from edgebench.lab import fleet
-    from edgebench.lab.coordinator import coordinator_address
+    from edgebench.lab.coordinator import check_reachable, coordinator_address
     from edgebench.lab.runfolder import read_lab
     from edgebench.pipeline.sweep import load_run_config
 
@@ -81,7 +81,7 @@ def run_on_lab(args: argparse.Namespace, run_config: Callable[..., Any], resolve
         if args.device_name:
             raise ConfigError("--device-name does not go with --on: each board is reported under its place's name")
         tags = fleet.parse_tags(args.on)
-        fleet.check_reachable(coordinator_address(args.coordinator))  # before building, and before a model is read
+        check_reachable(coordinator_address(args.coordinator))  # before building, and before a model is read
         config = run_config(args)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path(args.out) if args.out else Path("edgebench-runs") / f"{stamp}-{config.suite_name}-lab"
