@@ -89,6 +89,9 @@ def _add_output_args(parser: argparse.ArgumentParser, out_help: str, resume_help
     out.add_argument("--seed", type=argtypes.seed, default=0, help="seed of inputs and random weights")
 
 
+COORDINATOR_HELP = "labgrid coordinator (default LG_COORDINATOR, else 127.0.0.1:20408)"
+
+
 def _add_lab_args(parser: argparse.ArgumentParser) -> None:
     lab = parser.add_argument_group("device lab: measure on boards through labgrid (README, \"A device lab\")")
     lab.add_argument("--on", action="append", default=[], metavar="TAGS",
@@ -96,8 +99,7 @@ def _add_lab_args(parser: argparse.ArgumentParser) -> None:
                      "arch=aarch64,board=jetson-orin (name=PLACE names one board)")
     lab.add_argument("--store", metavar="URL", help="results store: postgresql://... for a shared lab (default: "
                      "lab.sqlite in the run folder)")
-    lab.add_argument("--coordinator", metavar="HOST:PORT",
-                     help="labgrid coordinator (default LG_COORDINATOR, else 127.0.0.1:20408)")
+    lab.add_argument("--coordinator", metavar="HOST:PORT", help=COORDINATOR_HELP)
     lab.add_argument("--ssh-key", metavar="FILE", help="private key for the boards (default: ssh's own)")
     lab.add_argument("--known-hosts", metavar="FILE", help="the boards' host keys (default: ~/.ssh/known_hosts)")
     lab.add_argument("--accept-new-host-keys", action="store_true",
@@ -254,8 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the exporter's YAML to write (default exporter.yaml)")
     add.add_argument("--exporter", default="lab", metavar="NAME", help="the exporter's name (-n; default lab)")
     for action in (status, add):
-        action.add_argument("--coordinator", metavar="HOST:PORT",
-                            help="labgrid coordinator (default LG_COORDINATOR, else 127.0.0.1:20408)")
+        action.add_argument("--coordinator", metavar="HOST:PORT", help=COORDINATOR_HELP)
     status.add_argument("--ssh-key", metavar="FILE", help="probe each board over SSH with this key")
     status.add_argument("--known-hosts", metavar="FILE", help="the boards' host keys")
     status.add_argument("--no-probe", action="store_true", help="do not log in to the boards")
@@ -394,17 +395,17 @@ def _resolve(config, check_available: bool = True) -> tuple[list, list[str]]:
 def cmd_run(args: argparse.Namespace) -> int:
     from edgebench.data.evalset import select_images
     from edgebench.pipeline.sweep import Sweep, load_run_config, prepare_run_dir
+    from edgebench.lab.runfolder import is_lab_run
     from edgebench.machine.env import usable_cpus
     from edgebench.progress import SweepProgress
-
-    from edgebench.lab.runfolder import is_lab_run
 
     if args.on or (args.resume and is_lab_run(Path(args.resume))):
         from edgebench.lab.cli import run_on_lab
 
         return run_on_lab(args, _run_config, _resolve, run_summary)
-    if args.elsewhere:
-        raise ConfigError("--elsewhere goes with --resume of a lab run (one started with --on)")
+    from edgebench.lab.cli import refuse_lab_flags
+
+    refuse_lab_flags(args)  # a lab option without --on would be ignored: said instead
     if args.resume:
         from edgebench.pipeline.resume import ignored_flags
 

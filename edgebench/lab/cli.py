@@ -37,12 +37,27 @@ def board_args(args: argparse.Namespace, defaults: argparse.Namespace) -> list[s
     return words
 
 
+# The options only a lab run reads, and the value each has when not given.
+LAB_FLAGS = {"store": None, "coordinator": None, "ssh_key": None, "known_hosts": None, "accept_new_host_keys": False,
+             "board_edgebench": None, "board_data": None, "parallel": None}
+
+
+def refuse_lab_flags(args: argparse.Namespace) -> None:
+    """A lab option on a run that is not a lab run (no --on, not the resume of one) is refused, not ignored."""
+    if args.elsewhere:
+        raise ConfigError("--elsewhere goes with --resume of a lab run (one started with --on)")
+    given = [name for name, unset in LAB_FLAGS.items() if getattr(args, name) != unset]
+    if given:
+        flags = " ".join("--" + name.replace("_", "-") for name in given)
+        raise ConfigError(f"{flags} go with --on (a lab run) or the --resume of one; add --on TAGS or drop them")
+
+
 def _ssh_options(args: argparse.Namespace):
     from edgebench.lab.ssh import SshOptions
 
     return SshOptions(key=Path(args.ssh_key).expanduser() if args.ssh_key else None,
                       known_hosts=Path(args.known_hosts).expanduser() if args.known_hosts else None,
-                      accept_new=args.accept_new_host_keys)
+                      accept_new=getattr(args, "accept_new_host_keys", False))
 
 
 def _interrupt_on_signals() -> None:
@@ -152,12 +167,8 @@ def lab_command(args: argparse.Namespace) -> int:
             add_board(client, args.name, args.ssh, parse_tags(args.tag), Path(args.exporter_config), args.exporter, _say)
         else:
             from edgebench.lab.describe import status
-            from edgebench.lab.ssh import SshOptions
 
-            options = None if args.no_probe else SshOptions(
-                key=Path(args.ssh_key).expanduser() if args.ssh_key else None,
-                known_hosts=Path(args.known_hosts).expanduser() if args.known_hosts else None)
-            print(status(client, options))
+            print(status(client, None if args.no_probe else _ssh_options(args)))
     finally:
         client.close()
     return 0

@@ -122,23 +122,23 @@ class LabClient:
         response = self._request("GetReservations", self.pb2.GetReservationsRequest())
         return [Reservation.from_pb2(item) for item in response.reservations]
 
-    def boards(self, tags: dict[str, str]) -> tuple[list[Board], list[str]]:
+    def boards(self, tags: dict[str, str]) -> tuple[list[Board], dict[str, str]]:
         """The places whose tags include ``tags`` (``name=PLACE`` names one), each with the address of the
         NetworkService it matches; and, for a matching place without one, why it cannot be used."""
         places, services = self._snapshot()
-        found, problems = [], []
+        found: list[Board] = []
+        problems: dict[str, str] = {}
         for name, place in sorted(places.items()):
             if any({**place.tags, "name": name}.get(k) != v for k, v in tags.items()):
                 continue
             matched = [resource for path, resource in services if place.hasmatch(path)]
             usable = [r for r in matched if r.avail]
             if not usable:
-                why = "its exporter is not connected" if matched else "it matches no NetworkService resource"
-                problems.append(f"place {name}: {why}")
+                problems[name] = "its exporter is not connected" if matched else "it matches no NetworkService resource"
                 continue
             board, why = board_from(name, usable[0].params, dict(place.tags))
             if board is None:
-                problems.append(f"place {name}: {why}")
+                problems[name] = why
                 continue
             found.append(board)
         return found, problems

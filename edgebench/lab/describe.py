@@ -27,7 +27,11 @@ def add_board(client: LabClient, name: str, target: str, tags: dict[str, str], e
         raise ConfigError(f"--ssh {target!r}: give USER@HOST or USER@HOST:PORT")
     config = {}
     if exporter_config.exists():
-        config = yaml.safe_load(exporter_config.read_text()) or {}
+        try:
+            config = yaml.safe_load(exporter_config.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{exporter_config} is not YAML ({' '.join(str(exc).split())[:120]}); fix it or give "
+                              "--exporter-config another file") from None
         if not isinstance(config, dict):
             raise ConfigError(f"{exporter_config} is not a labgrid exporter configuration (a mapping of groups)")
     config[name] = {"NetworkService": {"address": found["host"].strip("[]"), "username": found["user"],
@@ -44,9 +48,8 @@ def add_board(client: LabClient, name: str, target: str, tags: dict[str, str], e
 def status(client: LabClient, ssh_options: SshOptions | None) -> str:
     """The lab as a table: one line per place, then the reservations still waiting."""
     places = client.places()
-    found, problems = client.boards({})
+    found, why_not = client.boards({})
     boards = {b.name: b for b in found}
-    why_not = {p.split(":", 1)[0].removeprefix("place "): p.split(": ", 1)[1] for p in problems}
     rows = [("place", "tags", "held by", "board", "answers")]
     for name, place in sorted(places.items()):
         board = boards.get(name)

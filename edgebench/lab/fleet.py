@@ -9,8 +9,9 @@ cells ``device-lost`` and the others go on; ``--resume`` finishes them on the sa
 """
 from __future__ import annotations
 
+import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -36,6 +37,9 @@ class LabOptions:
     elsewhere: bool = False
 
 
+_TAG_KEY = re.compile(r"[a-z][a-z0-9_]+")  # labgrid's own rule for a tag key
+
+
 def parse_tags(words: list[str]) -> dict[str, str]:
     """``--on board=jetson-orin,arch=aarch64`` (repeatable; every pair must match). ``name=PLACE`` names one place."""
     tags: dict[str, str] = {}
@@ -45,6 +49,9 @@ def parse_tags(words: list[str]) -> dict[str, str]:
             if not sep or not key or not value:
                 raise ConfigError(f"--on {word!r}: give tags as KEY=VALUE[,KEY=VALUE], e.g. --on arch=aarch64 "
                                   "or --on name=PLACE")
+            if not _TAG_KEY.fullmatch(key):
+                raise ConfigError(f"tag {key!r}: labgrid takes keys of lowercase letters, digits and '_', starting "
+                                  "with a letter (at least two characters), e.g. board or arch")
             tags[key] = value
     return tags
 
@@ -62,8 +69,8 @@ def start(bundle: Path, run_dir: Path, options: LabOptions, board_args: list[str
         holds = Holds(config_cache, client.address)
         holds.release_stale(client, say)
         boards, problems = client.boards(options.on)
-        for problem in problems:
-            say(f"not used: {problem}")
+        for name, why in problems.items():
+            say(f"not used: place {name}: {why}")
         if not boards:
             wanted = ",".join(f"{k}={v}" for k, v in options.on.items())
             raise ConfigError(f"no place of the coordinator at {client.address} has the tags {wanted} and an SSH "
@@ -110,7 +117,7 @@ def resume(run_dir: Path, bundle: Path, options: LabOptions, config_cache: Path,
     try:
         holds = Holds(config_cache, client.address)
         holds.release_stale(client, say)
-        options = LabOptions(**{**options.__dict__, "board_edgebench": lab["board_edgebench"]})
+        options = replace(options, board_edgebench=lab["board_edgebench"])
         cells = store.cells(lab["run_id"])
         all_keys = {key for _, key, _, _ in cells}
         stand_ins = {slot: e["stands_in_for"] for slot, e in lab["boards"].items() if e.get("stands_in_for")}

@@ -60,6 +60,10 @@ class LabStore:
             self._execute(statement)
 
     def _execute(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        return self._run(sql, params)[0]
+
+    def _run(self, sql: str, params: Iterable[Any] = ()) -> tuple[list[tuple], int]:
+        """One statement in its own transaction: (the rows it returned, the rows it changed)."""
         with self.lock:
             cursor = self.connection.cursor()
             try:
@@ -69,7 +73,7 @@ class LabStore:
                 self.connection.rollback()  # PostgreSQL refuses every later statement of a failed transaction
                 raise
             self.connection.commit()
-            return rows
+            return rows, cursor.rowcount
 
     def add_run(self, run_id: str, meta: dict[str, Any]) -> None:
         self._execute("INSERT INTO lab_runs (run_id, created, meta) VALUES (?, ?, ?) ON CONFLICT (run_id) DO NOTHING",
@@ -89,7 +93,8 @@ class LabStore:
         """Set the state of a board's unfinished cells (all of them, or ``keys``); returns how many changed."""
         if state not in STATES or state == "done":
             raise ValueError(state)
-        unfinished = [k for k, s, _ in self.cells(run_id, board) if s != "done" and (keys is None or k in set(keys))]
+        only = None if keys is None else set(keys)
+        unfinished = [k for k, s, _ in self.cells(run_id, board) if s != "done" and (only is None or k in only)]
         for key in unfinished:
             self._execute("UPDATE lab_cells SET state = ?, reason = ?, updated = ? "
                           "WHERE run_id = ? AND board = ? AND key = ? AND state <> 'done'",
@@ -98,16 +103,13 @@ class LabStore:
 
     def add_result(self, run_id: str, board: str, record: dict[str, Any]) -> bool:
         """Store a board's result line (a line sent again, after a resume, is kept once); True if it was new."""
-        new = not self._execute("SELECT 1 FROM lab_results WHERE run_id = ? AND board = ? AND key = ?",
-                                (run_id, board, record["key"]))
-        if new:
-            self._execute("INSERT INTO lab_results (run_id, board, key, record, received) VALUES (?, ?, ?, ?, ?) "
-                          "ON CONFLICT (run_id, board, key) DO NOTHING",
-                          (run_id, board, record["key"], json.dumps(record, default=str), _now()))
+        _, new = self._run("INSERT INTO lab_results (run_id, board, key, record, received) VALUES (?, ?, ?, ?, ?) "
+                           "ON CONFLICT (run_id, board, key) DO NOTHING",
+                           (run_id, board, record["key"], json.dumps(record, default=str), _now()))
         self._execute("INSERT INTO lab_cells (run_id, board, key, state, reason, updated) VALUES (?, ?, ?, 'done', '', ?) "
                       "ON CONFLICT (run_id, board, key) DO UPDATE SET state = 'done', reason = '', updated = excluded.updated",
                       (run_id, board, record["key"], _now()))
-        return new
+        return new == 1
 
     def cells(self, run_id: str, board: str | None = None) -> list[tuple[str, str, str]]:
         """(key, state, reason) of a board's cells, or (board, key, state, reason) of every board's."""

@@ -30,18 +30,16 @@ class Run:
 
 
 def load_run(path: str | Path) -> Run:
-    """A run folder's measurements (a lab run's: from its store, every board's): its result lines, without those an older ``edgebench optimize`` stored for a
-    decision (a screen's probe latency and subset top-1, a full evaluation's), which are not measurements
-    (``edgebench.results.search.is_measurement``)."""
+    """A run folder's measurements (a lab run's from its store, every board's): its result lines, without those
+    an older ``edgebench optimize`` stored for a decision (a screen's probe latency and subset top-1, a full
+    evaluation's), which are not measurements (``edgebench.results.search.is_measurement``)."""
     path = Path(path)
     if not path.is_dir():
         raise ConfigError(f"{path} is not a folder; give a run folder written by `edgebench run` (it holds results.jsonl)")
-    if is_lab_run(path):  # `run --on`: every board's lines are in the store lab.json names
-        results = lab_results(path)
-    else:
-        results = [r for r in load_results(path) if is_measurement(r)]
+    lab = is_lab_run(path)  # `run --on`: every board's lines are in the store lab.json names
+    results = lab_results(path) if lab else [r for r in load_results(path) if is_measurement(r)]
     if not results:
-        where = path / ("lab.json" if is_lab_run(path) else "results.jsonl")
+        where = path / ("lab.json" if lab else "results.jsonl")
         raise ConfigError(f"{where} holds no results yet; run (or --resume) it first")
     return Run(path=path, results=results, meta=_run_meta(path / RUN_FILE))
 

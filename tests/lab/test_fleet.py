@@ -181,6 +181,8 @@ def test_a_hostile_board_and_an_unknown_host_key(lab, lab_bundle, tmp_path):
     (["--on", "arch=x", "--coordinator", "127.0.0.1:9"], "no labgrid coordinator answers at 127.0.0.1:9"),
     (["--elsewhere"], "--elsewhere goes with --resume"),
     (["--on", "arch=x", "--device-name", "x"], "each board is reported under its place's name"),
+    (["--store", "postgresql://db/x", "--parallel", "2"], "--store --parallel go with --on (a lab run)"),
+    (["--on", "Board=x"], "tag 'Board': labgrid takes keys of lowercase letters"),
 ])
 def test_bad_lab_input_is_one_line(args, says, tmp_path):
     done = run_cli("run", "--model", "onnx:missing.onnx", *args, "--out", str(tmp_path / "r"))
@@ -221,6 +223,11 @@ def test_lab_add_writes_the_exporter_config_and_status_shows_the_lab(lab, tmp_pa
     assert rows["lab-a"].rstrip().endswith("yes") and "free" in rows["lab-a"] and "kind=test" in rows["lab-a"]
     bad = run_cli("lab", "add", "x y", "--ssh", "nobody", "--coordinator", lab.coordinator.address)
     assert bad.returncode == 2 and "board name" in bad.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("lab-d: [unclosed\n")
+    bad = run_cli("lab", "add", "lab-d", "--ssh", "pi@10.0.0.8", "--exporter-config", str(broken),
+                  "--coordinator", lab.coordinator.address)
+    assert bad.returncode == 2 and "is not YAML" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
 
 
 def test_resume_elsewhere_measures_a_lost_boards_cells_on_another_board(lab, lab_bundle, tmp_path):
